@@ -1,0 +1,98 @@
+"""`python -m core COMMAND ...`: one entry point; each command lives in the module that does the work.
+
+A command named "train cnn" maps to (module, name): the module defines `<name>_args(parser)` and
+`<name>_main(args) -> int`. Only the chosen command's module is imported, so `python -m core data`
+does not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+
+from core.errors import UserError
+
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "data": ("core.data", "data", "fetch, verify and cache MNIST (or import IDX files)"),
+    "train softmax": ("core.train", "softmax", "phase 1: softmax regression in NumPy"),
+    "train mlp": ("core.train", "mlp", "phase 2: 784-H-10 MLP in NumPy"),
+    "train torch-mlp": ("core.torch_mlp", "train", "phase 3: the same MLP in PyTorch"),
+    "train cnn": ("core.cnn", "train", "phase 4: CNN with per-sample augmentation (PyTorch)"),
+    "parity": ("core.torch_mlp", "parity", "phase 3: prove NumPy MLP == PyTorch MLP on the same weights"),
+    "export": ("core.export", "export", "export a CNN run to ONNX, check it, quantize it to int8"),
+    "golden": ("core.preprocess", "golden", "write golden vectors of the camera preprocessing"),
+    "predict": ("core.predict", "predict", "classify image files through the camera pipeline"),
+    "export-web": ("core.web", "export_web", "emit the static web deployment"),
+    "serve-web": ("core.web", "serve_web", "serve a web bundle on 127.0.0.1"),
+    "bench numpy": ("core.bench", "numpy", "NumPy vs PyTorch MLP training throughput; phase 1-2 accuracy"),
+    "bench models": ("core.model_bench", "models", "accuracy, size, latency of every model"),
+    "bench preprocess": ("core.predict", "bench", "camera pipeline latency vs references"),
+}
+GROUPS = {"train": "train a model", "bench": "measure speed and accuracy"}
+
+
+def _selected(argv: list[str]) -> str | None:
+    words = [a for a in argv if not a.startswith("-")][:2]
+    if len(words) == 2 and " ".join(words) in COMMANDS:
+        return " ".join(words)
+    return words[0] if words and words[0] in COMMANDS else None
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m core",
+        description="Digit Inference Engine: data, training, export, preprocessing, benchmarks.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    groups: dict[str, argparse._SubParsersAction] = {}
+    chosen = _selected(argv)
+    for name, (module, fn, help_) in COMMANDS.items():
+        words = name.split()
+        kw = {"help": help_, "description": help_, "formatter_class": argparse.ArgumentDefaultsHelpFormatter}
+        if len(words) == 1:
+            p = sub.add_parser(words[0], **kw)
+        else:
+            if words[0] not in groups:
+                g = sub.add_parser(words[0], help=GROUPS[words[0]])
+                groups[words[0]] = g.add_subparsers(dest="what", required=True, metavar="WHAT")
+            p = groups[words[0]].add_parser(words[1], **kw)
+        p.set_defaults(_command=name)
+        if name == chosen:
+            getattr(importlib.import_module(module), f"{fn}_args")(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
+    module, fn, _ = COMMANDS[args._command]
+    run: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), f"{fn}_main")
+    try:
+        return int(run(args) or 0)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def progress_bar(desc: str = ""):
+    """A Progress callback (what, fraction) drawn with tqdm on stderr once first called; .close() ends it."""
+    from tqdm import tqdm
+
+    state: dict = {}
+
+    def update(what: str, frac: float) -> None:
+        bar = state.get("bar") or state.setdefault(
+            "bar", tqdm(total=1000, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
+        )
+        bar.set_description_str(f"{desc}: {what}" if desc else what)
+        bar.n = int(round(min(max(frac, 0.0), 1.0) * 1000))
+        bar.refresh()
+
+    update.close = lambda: state["bar"].close() if "bar" in state else None  # type: ignore[attr-defined]
+    return update

@@ -1,0 +1,57 @@
+"""Thread control and timing helpers shared by trainers and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (affinity/cgroup aware where the OS says so)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def set_threads(n: int | None = None) -> int:
+    """Pin BLAS/OpenMP pools (NumPy's OpenBLAS, torch's MKL/OpenMP) to `n` threads; returns n.
+
+    OpenBLAS sizes its pool from the machine's CPU count, which on shared hosts can exceed the cores
+    this process actually gets; oversubscribed BLAS threads make small-batch NumPy many times slower.
+    We always set the count explicitly (default: the usable cores) and record it in metrics.
+    """
+    from threadpoolctl import threadpool_limits
+
+    n = n or usable_cores()
+    threadpool_limits(limits=n)  # kept for the process's lifetime (not used as a context manager)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    return n
+
+
+def median_seconds(fn: Callable[[], object], repeat: int = 7, warmup: int = 1) -> float:
+    """Median wall time of `fn()` over `repeat` runs after `warmup` untimed runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def machine_info() -> dict:
+    import numpy as np
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "usable_cores": usable_cores(),
+    }
