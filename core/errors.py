@@ -21,7 +21,7 @@ def check_array(
     if x.dtype.kind not in kinds:
         raise UserError(f"{name}: dtype {x.dtype} is not allowed (expected kinds {kinds!r})")
     if shape is not None:
-        ok = x.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, x.shape))
+        ok = x.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, x.shape, strict=False))
         if not ok:
             want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
             raise UserError(f"{name}: shape {x.shape} does not match {want}")

@@ -139,7 +139,7 @@ def mlp_backward(p: MLPParams, c: MLPCache, y: np.ndarray, l2: float = 0.0) -> L
     dW2 = c.A1.T @ dZ2  # (H,B)@(B,K) -> (H,K)
     db2 = dZ2.sum(axis=0)  # (K,)
     dZ1 = dZ2 @ p.W2.T  # dA1: (B,K)@(K,H) -> (B,H)
-    dZ1[c.Z1 <= 0] = 0  # ReLU'(Z1) = [Z1 > 0]; dZ1 is our own array
+    np.multiply(dZ1, c.Z1 > 0, out=dZ1)  # ReLU'(Z1) = [Z1 > 0]; dZ1 is our own array
     dW1 = c.X.T @ dZ1  # (D,B)@(B,H) -> (D,H)
     db1 = dZ1.sum(axis=0)  # (H,)
     if l2:

@@ -19,7 +19,7 @@ import numpy as np
 
 from core import numpy_nets as nn
 from core.data import MNIST, flat
-from core.errors import UserError
+from core.errors import UserError, check_array
 from core.runtime import machine_info, set_threads
 from core.storage import atomic_save_npz, atomic_write_json
 
@@ -81,7 +81,7 @@ class SoftmaxConfig:
     max_steps: int | None = None  # stop early after this many steps (tests, demos)
     log_every: int = 10  # yield a StepMetrics every N steps
     snapshot_every: int = 100  # yield the weights every N steps (and at each epoch's end)
-    threads: int | None = None  # BLAS threads; None = usable cores
+    threads: int | None = 1  # BLAS threads; 1 is fastest for these small matmuls (see runtime.set_threads)
 
 
 @dataclass(frozen=True)
@@ -142,8 +142,14 @@ def evaluate(params: nn.SoftmaxParams | nn.MLPParams, X: np.ndarray, y: np.ndarr
 
 
 def predict_proba(params: nn.SoftmaxParams | nn.MLPParams, images: np.ndarray) -> np.ndarray:
-    """(N,28,28) uint8 -> (N,10) probabilities."""
-    return nn.softmax(nn.logits(params, flat(images)).astype(np.float64))
+    """(N,28,28) uint8 images, or (N,784) floats in [0,1] -> (N,10) probabilities."""
+    if isinstance(images, np.ndarray) and images.dtype == np.uint8:
+        X = flat(check_array(images, "images", (None, 28, 28)))
+    else:
+        X = check_array(images, "images", (None, nn.D), kinds="f")
+        if X.size and (X.min() < 0 or X.max() > 1):
+            raise UserError("images: float pixels must lie in [0, 1]")
+    return nn.softmax(nn.logits(params, X.astype(np.float32)).astype(np.float64))
 
 
 # --- checkpoints -------------------------------------------------------------------------------
@@ -240,13 +246,14 @@ def train(cfg: SoftmaxConfig, data: MNIST, run_dir: Path | None = None) -> Itera
             idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
             xb, yb = X[idx], y[idx]  # (B,784), (B,)
             lr = learning_rate(cfg, step, total)
-            if isinstance(params, nn.MLPParams):
-                cache = nn.mlp_forward(params, xb)
-                Z = cache.Z2  # (B,K)
-                loss, grads = nn.mlp_backward(params, cache, yb, cfg.l2)
-            else:
-                Z = nn.softmax_forward(params, xb)  # (B,K)
-                loss, grads = nn.softmax_backward(params, xb, Z, yb, cfg.l2)
+            with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught just below
+                if isinstance(params, nn.MLPParams):
+                    cache = nn.mlp_forward(params, xb)
+                    Z = cache.Z2  # (B,K)
+                    loss, grads = nn.mlp_backward(params, cache, yb, cfg.l2)
+                else:
+                    Z = nn.softmax_forward(params, xb)  # (B,K)
+                    loss, grads = nn.softmax_backward(params, xb, Z, yb, cfg.l2)
             if not math.isfinite(loss):
                 raise UserError(
                     f"loss became {loss} at step {step + 1} (learning rate {cfg.lr} too high?); "
@@ -325,7 +332,7 @@ def _config_args(p, cls: type[SoftmaxConfig]) -> None:
         p.add_argument("--hidden", type=int, default=d.hidden, help="hidden units")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (init and shuffling)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many SGD steps")
-    p.add_argument("--threads", type=int, default=None, help="BLAS threads (default: usable cores)")
+    p.add_argument("--threads", type=int, default=d.threads, help="BLAS threads (0 = all usable cores)")
     p.add_argument("--out", type=Path, default=None, help="run folder (default: a new one under runs/); "
                    "an existing run folder with a checkpoint is resumed")
 

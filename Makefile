@@ -1,0 +1,54 @@
+# The two commands a user needs: `make run` (the dashboard) and `make test` (the whole suite).
+# Each sets up what is missing first: .venv with pinned requirements, MNIST, web deps, Chromium.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
+
+.PHONY: run test setup setup-dev data chromium web-deps lint bench model screenshots clean
+
+run: setup data web-deps  ## start the dashboard on http://localhost:$(PORT)
+	$(VENV)/bin/streamlit run dashboard/app.py --server.port $(PORT)
+
+test: setup-dev data chromium web-deps  ## run the whole test suite (browser tests included)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+$(VENV)/.runtime: requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+		{ echo "Python 3.11 is required (found $$($(PYTHON) --version))"; exit 1; }
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.runtime
+setup-dev: $(VENV)/.dev
+
+data: setup  ## fetch, verify and cache MNIST (no-op when cached)
+	$(PY) -m core data
+
+chromium:  ## Debian's chromium for the browser tests (never a downloaded browser)
+	@command -v chromium >/dev/null || { $(APT) update -q && $(APT) install -y -q chromium; }
+
+web-deps: web/node_modules/.package-lock.json  ## onnxruntime-web, pinned by web/package-lock.json
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	@command -v npm >/dev/null || { $(APT) update -q && $(APT) install -y -q npm; }
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+lint: setup-dev
+	$(VENV)/bin/ruff check core dashboard pages tests
+
+bench: setup-dev data web-deps chromium  ## every benchmark; each prints its figures and writes JSON under runs/bench/
+	$(PY) -m core bench numpy
+	$(PY) -m core bench models
+	$(PY) -m core bench preprocess
+
+clean:
+	rm -rf $(VENV) web/node_modules
