@@ -49,6 +49,7 @@ bench: setup-dev data web-deps chromium  ## every benchmark; each prints its fig
 	$(PY) -m core bench numpy
 	$(PY) -m core bench models
 	$(PY) -m core bench preprocess
+	$(PY) -m core bench web
 
 clean:
 	rm -rf $(VENV) web/node_modules

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "bench numpy": ("core.bench", "numpy", "NumPy vs PyTorch MLP training throughput; phase 1-2 accuracy"),
     "bench models": ("core.model_bench", "models", "accuracy, size, latency of every model"),
     "bench preprocess": ("core.predict", "bench", "camera pipeline latency vs references"),
+    "bench web": ("core.web", "web_bench", "static web page: bundle size, first prediction, per-frame latency"),
 }
 GROUPS = {"train": "train a model", "bench": "measure speed and accuracy"}
 

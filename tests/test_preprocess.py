@@ -1,0 +1,354 @@
+"""core.preprocess: equal to the plain-loop reference, agrees with OpenCV, holds its invariants, refuses bad input."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core import camera_set
+from core.errors import UserError
+from core.preprocess import (
+    EDGE_ONLY,
+    NO_INK,
+    TOO_SMALL,
+    PreprocessConfig,
+    frame_mnist,
+    local_mean,
+    preprocess,
+    read_golden,
+    stages,
+    stroke_width,
+    threshold,
+    write_golden,
+)
+from core.preprocess_reference import reference_stages, threshold_grid
+
+DEFAULT = PreprocessConfig()
+SEED = PreprocessConfig.seed()
+
+
+def digit_frame(label_index: int = 0, seed: int = 0, **style) -> tuple[np.ndarray, int]:
+    from core.data import load_mnist
+
+    m = load_mnist(fetch=False)
+    rng = np.random.default_rng(seed)
+    s = replace(camera_set.Style(), **style)
+    return camera_set.camera_sample(m.test_images[label_index], rng, s), int(m.test_labels[label_index])
+
+
+# ---------------------------------------------------------------- config
+
+
+def test_config_defaults_and_seed_round_trip():
+    for cfg in (DEFAULT, SEED, replace(DEFAULT, box=None, steps=(40, 20), single_step=True)):
+        d = json.loads(json.dumps(cfg.to_dict()))
+        assert PreprocessConfig.from_dict(d) == cfg
+    assert (SEED.box, SEED.steps, SEED.radius, SEED.offset, SEED.gain) == (140, (112, 56, 28), 4, 8.0, 20.0)
+    assert not SEED.framing and SEED.min_ink == 0
+
+
+@pytest.mark.parametrize("bad", [
+    {"radius": -1}, {"gain": 0}, {"offset": float("nan")}, {"steps": ()}, {"steps": (0,)}, {"box": 0},
+    {"center_x": 1.5}, {"min_ink": 1.0}, {"min_part": 2.0}, {"stroke": -1.0},
+])
+def test_config_refuses_bad_values(bad):
+    with pytest.raises(UserError, match="preprocess config"):
+        replace(DEFAULT, **bad)
+
+
+def test_config_from_dict_refuses_unknown_keys():
+    with pytest.raises(UserError, match="unknown keys"):
+        PreprocessConfig.from_dict({"radius": 3, "sharpen": True})
+
+
+# ---------------------------------------------------------------- vectorized == plain-loop reference
+
+
+@st.composite
+def frames_and_configs(draw):
+    h, w = draw(st.integers(1, 36)), draw(st.integers(1, 36))
+    layout = draw(st.sampled_from(["hw", "hw1", "rgb", "rgba"]))
+    dtype = draw(st.sampled_from(["uint8", "uint16", "float32", "float64", "bool"]))
+    c = {"hw": None, "hw1": 1, "rgb": 3, "rgba": 4}[layout]
+    shape = (h, w) if c is None else (h, w, c)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    base = rng.uniform(0, 1, shape)
+    if draw(st.booleans()):  # dark strokes on light paper, the pipeline's real input
+        base = np.where(rng.uniform(0, 1, shape[:2]) < 0.15, 0.1, 0.9)[..., None] * np.ones(shape[2:] or (1,))
+        base = base.reshape(shape)
+    x = {
+        "uint8": lambda b: (b * 255).round().astype(np.uint8),
+        "uint16": lambda b: (b * 65535).round().astype(np.uint16),
+        "float32": lambda b: b.astype(np.float32),
+        "float64": lambda b: b,
+        "bool": lambda b: b > 0.5,
+    }[dtype](base)
+    steps = tuple(draw(st.lists(st.integers(1, 40), min_size=1, max_size=3)))
+    cfg = PreprocessConfig(
+        box=draw(st.one_of(st.none(), st.integers(1, 40))),
+        center_x=draw(st.floats(0, 1)), center_y=draw(st.floats(0, 1)),
+        steps=steps, single_step=draw(st.booleans()),
+        radius=draw(st.integers(0, 5)), offset=draw(st.sampled_from([0.0, 3.0, 8.0, 14.0, 25.5])),
+        gain=draw(st.sampled_from([1.0, 20.0, 37.5])),
+        drop_border_ink=draw(st.booleans()), min_part=draw(st.sampled_from([0.0, 0.2, 0.5])),
+        framing=draw(st.booleans()), stroke=draw(st.sampled_from([0.0, 2.0, 6.0])),
+        min_ink=draw(st.sampled_from([0.0, 0.01, 0.05])),
+        min_extent=draw(st.sampled_from([0.0, 0.15, 0.5])),
+    )
+    return x, cfg
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frames_and_configs())
+def test_vectorized_equals_reference(case):
+    frame, cfg = case
+    v = stages(frame, cfg)
+    r = reference_stages(frame, cfg)
+    assert v.box == r["box"]
+    assert np.array_equal(v.crop, r["crop"])
+    assert len(v.downscales) == len(r["downscales"])
+    for a, b in zip(v.downscales, r["downscales"], strict=True):
+        assert np.array_equal(a, b)
+    for key in ("gray", "mean", "ink", "strength", "kept"):
+        assert np.array_equal(getattr(v, key), r[key]), key
+    assert v.reason == r["reason"]
+    np.testing.assert_allclose(v.image, r["image"], rtol=0, atol=1e-6)  # centre-of-mass sums differ in order
+
+
+def test_reference_equals_vectorized_on_camera_frames():
+    for i, cfg in enumerate((DEFAULT, SEED, replace(DEFAULT, single_step=True))):
+        frame, _ = digit_frame(i, seed=i, pen="thin", ruled=True, shadow=0.3)
+        v, r = stages(frame, cfg), reference_stages(frame, cfg)
+        assert np.array_equal(v.kept, r["kept"]) and v.reason == r["reason"] is None
+        np.testing.assert_allclose(v.image, r["image"], rtol=0, atol=1e-6)
+
+
+# ---------------------------------------------------------------- the threshold against OpenCV
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 7), st.integers(0, 30), st.integers(16, 60), st.integers(16, 60), st.integers(0, 2**32 - 1))
+def test_threshold_agrees_with_opencv_on_interior_pixels(radius, offset, h, w, seed):
+    """Mapping: ours `g < mean - o` == cv2 MEAN_C, THRESH_BINARY_INV, block 2r+1, C = o, on uint8 gray,
+    away from the border (cv2 replicates edge pixels; we average in-bounds pixels only) and except where
+    the exact mean is within 0.5 of g + o: cv2 rounds its mean to uint8, then marks `g - mean_u8 <= -C`."""
+    cv2 = pytest.importorskip("cv2", reason="OpenCV is a test dependency (requirements-dev.txt)")
+    rng = np.random.default_rng(seed)
+    smooth = rng.uniform(0, 255) + rng.uniform(-60, 60) * np.linspace(0, 1, w)[None, :]
+    g = np.clip(smooth + rng.normal(0, 25, (h, w)), 0, 255).round().astype(np.uint8)
+    mean, ink, _ = threshold(g.astype(np.float64), radius, float(offset), 20.0)
+    cv = cv2.adaptiveThreshold(g, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 2 * radius + 1, offset) > 0
+    interior = np.zeros_like(ink)
+    interior[radius : h - radius, radius : w - radius] = True
+    clear = np.abs(mean - (g + offset)) > 0.5
+    both = interior & clear
+    assert both.sum() > 0.5 * interior.sum()
+    assert np.array_equal(ink[both], cv[both])
+    cv_mean = cv2.boxFilter(g.astype(np.float64), -1, (2 * radius + 1, 2 * radius + 1), normalize=True)
+    np.testing.assert_allclose(mean[interior], cv_mean[interior], rtol=0, atol=1e-9)
+
+
+def test_local_mean_counts_in_bounds_pixels_only():
+    g = np.zeros((5, 5))
+    g[0, 0] = 64.0
+    m = local_mean(g, 1)
+    assert m[0, 0] == 16.0  # corner: 4 pixels in the window
+    assert m[1, 1] == 64.0 / 9 and m[0, 1] == 64.0 / 6
+
+
+def test_threshold_vectorized_equals_loops_on_28x28():
+    rng = np.random.default_rng(3)
+    g = np.floor(rng.uniform(0, 255, (28, 28)) * 64) / 64
+    mean, ink, strength = threshold(g, 4, 8.0, 20.0)
+    rm, ri, rs = threshold_grid(g.tolist(), 4, 8.0, 20.0)
+    assert np.array_equal(mean, rm) and np.array_equal(ink, ri) and np.array_equal(strength, rs)
+
+
+# ---------------------------------------------------------------- invariants
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 9999), st.integers(0, 2**32 - 1))
+def test_camera_digits_give_a_28x28_input_in_unit_range(index, seed):
+    from core.data import load_mnist
+
+    rng = np.random.default_rng(seed)
+    frame = camera_set.camera_sample(load_mnist(fetch=False).test_images[index], rng)
+    r = preprocess(frame, DEFAULT)
+    if r.image is not None:
+        assert r.image.shape == (28, 28) and r.image.dtype == np.float32
+        assert 0 <= r.image.min() and r.image.max() <= 1 and r.image.max() > 0.5
+        assert r.reason is None
+    else:
+        assert r.reason in (NO_INK, EDGE_ONLY, TOO_SMALL)
+
+
+def test_thin_strokes_are_thickened_toward_the_target_width():
+    thin = np.zeros((56, 56))
+    thin[10:46, 27] = 1.0  # a 1-px "1", 36 px tall: 0.6 px once fitted to 20
+    for stroke, want in ((0.0, 1), (2.0, 3), (4.0, 5)):
+        img = frame_mnist(thin, stroke)
+        assert (img[14] > 0.5).sum() in (want - 1, want, want + 1), stroke
+    assert stroke_width(np.ones((4, 10), bool)) == 2 * 40 / 28
+
+
+def test_framing_fits_20_px_and_centres_the_mass():
+    frame, _ = digit_frame(0)
+    img = stages(frame, DEFAULT).image.astype(np.float64)
+    ys, xs = np.nonzero(img > 0)
+    assert max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1) in (20, 21)  # 20 px, +1 from the sub-pixel shift
+    m = img.sum()
+    cy = ((np.arange(28) + 0.5)[:, None] * img).sum() / m
+    cx = ((np.arange(28) + 0.5)[None, :] * img).sum() / m
+    assert abs(cy - 14) < 1e-3 and abs(cx - 14) < 1e-3  # float32 rounding only
+
+
+@pytest.mark.parametrize("kind", camera_set.NEGATIVE_KINDS)
+def test_digit_free_crops_give_no_digit(kind):
+    rng = np.random.default_rng(11)
+    found = [preprocess(camera_set.camera_sample(None, rng, camera_set.negative_style(kind, rng))).image
+             for _ in range(20)]
+    assert sum(f is None for f in found) >= 18
+
+
+def test_blank_paper_and_a_shadow_gradient_alone_are_no_digit():
+    paper = np.full((140, 140, 3), 228, np.uint8)
+    assert preprocess(paper).reason == NO_INK
+    ramp = np.linspace(60, 240, 140)[None, :, None] * np.ones((140, 1, 3))  # a smooth shadow across the box
+    assert preprocess(ramp.astype(np.uint8)).reason == NO_INK
+    hard = paper.copy()
+    hard[:, :60] = 120  # a sharp shadow edge crossing the whole box
+    assert preprocess(hard).reason in (NO_INK, EDGE_ONLY)
+
+
+def test_ink_touching_the_edge_only_is_no_digit_and_a_held_digit_is_found():
+    paper = np.full((140, 140, 3), 230, np.uint8)
+    edge = paper.copy()
+    edge[:, :6] = 30  # a dark bar along the left edge
+    assert preprocess(edge).reason == EDGE_ONLY
+    frame, _ = digit_frame(2)
+    assert preprocess(frame).reason is None
+    assert preprocess(frame, SEED).image is not None
+
+
+def test_a_speck_is_too_small():
+    paper = np.full((140, 140, 3), 230, np.uint8)
+    paper[56:74, 56:74] = 20  # 18 px: about 7 px at the working size, under 0.15 * 56
+    assert preprocess(paper).reason == TOO_SMALL
+
+
+def test_seed_settings_always_guess():
+    assert preprocess(np.full((140, 140, 3), 230, np.uint8), SEED).image is not None
+
+
+def test_single_step_is_bilinear_and_multi_step_area_composes():
+    frame, _ = digit_frame(5)
+    multi = stages(frame, replace(DEFAULT, steps=(112, 56, 28)))
+    one_area = stages(frame, replace(DEFAULT, steps=(28,)))
+    np.testing.assert_allclose(multi.downscales[-1], one_area.downscales[-1], rtol=0, atol=1e-9)
+    bilinear = stages(frame, replace(DEFAULT, steps=(28,), single_step=True))
+    assert np.abs(bilinear.downscales[-1] - one_area.downscales[-1]).max() > 5  # aliasing: not the same
+
+
+def test_stages_list_every_intermediate():
+    frame = camera_set.camera_frame(None, np.random.default_rng(0), 320, 240)
+    s = stages(frame, DEFAULT)
+    assert s.box == (90, 50, 140) and s.crop.shape == (140, 140, 3)
+    assert [d.shape for d in s.downscales] == [(112, 112, 3), (56, 56, 3)]
+    for key in ("gray", "mean", "ink", "strength", "kept"):
+        assert getattr(s, key).shape == (56, 56)
+    assert s.image.shape == (28, 28) and s.reason is not None and not s.image.any()
+
+
+# ---------------------------------------------------------------- input handling
+
+
+def test_equivalent_layouts_and_dtypes_give_the_same_result():
+    frame, _ = digit_frame(7)
+    gray = frame[..., 1]
+    rgb = np.repeat(gray[..., None], 3, axis=2)
+    ref = stages(rgb, DEFAULT)
+    for same in (gray, gray[..., None], np.dstack([rgb, np.full(gray.shape, 255, np.uint8)]),
+                 gray.astype(np.uint16) * 257, np.asfortranarray(rgb), np.pad(rgb, ((0, 0), (0, 1), (0, 0)))[:, :-1]):
+        s = stages(same, DEFAULT)
+        assert np.array_equal(s.kept, ref.kept) and np.array_equal(s.image, ref.image)
+    f = stages(rgb.astype(np.float64) / 255, DEFAULT)
+    np.testing.assert_allclose(f.image, ref.image, atol=1e-3)
+
+
+def test_rgba_is_composited_over_white_paper():
+    ink = np.zeros((140, 140, 4), np.uint8)  # black pixels, fully transparent: blank white paper
+    assert preprocess(ink).reason == NO_INK
+
+
+@pytest.mark.parametrize("frame, message", [
+    (np.full((10, 10), np.nan, np.float32), "NaN or infinity"),
+    (np.full((10, 10, 3), np.inf), "NaN or infinity"),
+    (np.full((10, 10), 2.0), r"\[0, 1\]"),
+    (np.full((10, 10), -0.5), r"\[0, 1\]"),
+    (np.zeros(10, np.uint8), "shape"),
+    (np.zeros((2, 10, 10, 3), np.uint8), "shape"),
+    (np.zeros((10, 10, 2), np.uint8), "shape"),
+    (np.zeros((0, 10, 3), np.uint8), "empty"),
+    (np.zeros((10, 10), np.int64), "dtype"),
+    (np.zeros((10, 10), object), "dtype"),
+    (np.broadcast_to(np.uint8(0), (20_001, 5, 3)), "too large"),
+    (np.broadcast_to(np.uint8(0), (12_000, 12_000)), "too large"),
+    ([[0, 1], [1, 0]], "NumPy array"),
+])
+def test_bad_frames_are_refused_with_a_clear_message(frame, message):
+    with pytest.raises(UserError, match=message):
+        preprocess(frame)
+
+
+def test_tiny_frames_work():
+    for shape in ((1, 1), (1, 1, 3), (2, 3, 4), (1, 500, 3)):
+        r = preprocess(np.full(shape, 200, np.uint8))
+        assert r.image is None and r.reason == NO_INK
+
+
+# ---------------------------------------------------------------- camera set and golden vectors
+
+
+def test_camera_set_is_seeded_and_shaped():
+    a = list(camera_set.samples(6, seed=3))
+    b = list(camera_set.samples(6, seed=3))
+    assert all(np.array_equal(x[0], y[0]) and x[1] == y[1] for x, y in zip(a, b, strict=True))
+    assert all(im.shape == (140, 140, 3) and im.dtype == np.uint8 and 0 <= y <= 9 for im, y in a)
+    neg = list(camera_set.samples(3, seed=3, negatives=True))
+    assert [y for _, y in neg] == [None, None, None]
+    f = camera_set.camera_frame(a[0][0][:28, :28, 0], np.random.default_rng(0), 200, 100, box=60)
+    assert f.shape == (100, 200, 3)
+    with pytest.raises(UserError):
+        camera_set.negative_style("confetti", np.random.default_rng(0))
+
+
+def test_golden_vectors_round_trip(tmp_path):
+    path = write_golden(tmp_path)
+    manifest = json.loads(path.read_text())
+    assert manifest["tolerance"] == 1e-5 and len(manifest["cases"]) >= 5
+    total = sum(f.stat().st_size for f in tmp_path.iterdir())
+    assert total < 1_000_000
+    golden = read_golden(tmp_path)
+    reasons = {name: c["reason"] for name, c in golden.items()}
+    assert reasons["camera_digit"] is None and reasons["blank_page"] is not None
+    for name, case in golden.items():
+        a = case["arrays"]
+        cfg = PreprocessConfig.from_dict(case["config"])
+        s = stages(a["input"], cfg)
+        assert list(s.box) == case["box"], name
+        np.testing.assert_allclose(a["crop"], s.crop, atol=1e-4)
+        for i, d in enumerate(s.downscales):
+            np.testing.assert_allclose(a[f"downscale_{i}"], d, atol=1e-4)
+        for key in ("gray", "mean", "strength", "kept"):
+            np.testing.assert_allclose(a[key], getattr(s, key), atol=1e-4)
+        assert np.array_equal(a["ink"].astype(bool), s.ink)
+        assert np.array_equal(a["image"], s.image)
+        if "framing" in case:
+            assert max(a["patch"].shape) == 20 and 0 <= case["framing"]["dilations"] <= 3
+    assert golden["camera_digit"]["framing"]["dilations"] >= 1  # the stroke step is exercised
