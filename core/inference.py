@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,36 @@ def contract_path(model_path: Path) -> Path:
 
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def default_preprocess() -> dict:
+    """The camera preprocessing parameters for a contract: core.preprocess's defaults ({} until it exists)."""
+    try:
+        from core.preprocess import PreprocessConfig
+    except ImportError:
+        return {}
+    return asdict(PreprocessConfig())
+
+
+def _dims(value_info) -> list:
+    dims = value_info.type.tensor_type.shape.dim
+    return [d.dim_param or (d.dim_value if d.HasField("dim_value") else None) for d in dims]
+
+
+def check_graph_io(model, path: Path) -> None:
+    """One-line UserError unless an onnx.ModelProto takes "image" float32 (N,1,28,28) and gives "logits" (N,10)."""
+    import onnx
+
+    inits = {t.name for t in model.graph.initializer}
+    ins = [i for i in model.graph.input if i.name not in inits]
+    outs = list(model.graph.output)
+    io_names = f"{[i.name for i in ins]} -> {[o.name for o in outs]}"
+    if len(ins) != 1 or ins[0].name != INPUT_NAME or not outs or outs[0].name != OUTPUT_NAME:
+        raise UserError(f"{Path(path).name}: graph input/output {io_names} are not '{INPUT_NAME}' -> '{OUTPUT_NAME}'")
+    if ins[0].type.tensor_type.elem_type != onnx.TensorProto.FLOAT or _dims(ins[0])[1:] != [1, 28, 28]:
+        raise UserError(f"{Path(path).name}: input '{INPUT_NAME}' has shape {_dims(ins[0])}, not float32 (N,1,28,28)")
+    if len(_dims(outs[0])) != 2 or _dims(outs[0])[1] != 10:
+        raise UserError(f"{Path(path).name}: output '{OUTPUT_NAME}' has shape {_dims(outs[0])}, not (N,10)")
 
 
 def make_contract(model_path: Path, *, preprocess: dict, metrics: dict, extra: dict | None = None) -> dict:
@@ -125,11 +155,16 @@ def load_model(model_path: Path | None = None, threads: int = 1) -> OnnxModel:
     if not path.is_file():
         raise UserError(f"model file not found: {path}")
     st = path.stat()
-    return _load_cached(str(path.resolve()), st.st_mtime_ns, st.st_size, threads)
+    try:
+        cst = contract_path(path).stat()
+    except FileNotFoundError:
+        raise UserError(f"model contract not found: {contract_path(path)} (every .onnx needs its .json)") from None
+    key = (st.st_mtime_ns, st.st_size, cst.st_mtime_ns, cst.st_size)  # a rewritten contract is re-read
+    return _load_cached(str(path.resolve()), key, threads)
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, _mtime_ns: int, _size: int, threads: int) -> OnnxModel:
+def _load_cached(path: str, _stamp: tuple, threads: int) -> OnnxModel:
     p = Path(path)
     contract = read_contract(p)
     session = open_session(p, threads)
@@ -140,7 +175,10 @@ def _load_cached(path: str, _mtime_ns: int, _size: int, threads: int) -> OnnxMod
             f"{p.name}: graph input/output ({[i.name for i in ins]} -> {[o.name for o in outs]}) "
             f"do not match the contract ({want_in} -> {want_out})"
         )
-    shape = ins[0].shape
-    if len(shape) != 4 or list(shape[1:]) != [1, 28, 28]:
-        raise UserError(f"{p.name}: graph input shape {shape} does not match the contract's (N,1,28,28)")
+    shape, out_shape = ins[0].shape, outs[0].shape
+    if len(shape) != 4 or list(shape[1:]) != [1, 28, 28] or ins[0].type != "tensor(float)":
+        raise UserError(f"{p.name}: graph input {ins[0].type} of shape {shape} does not match the contract's "
+                        "float32 (N,1,28,28)")
+    if len(out_shape) != 2 or out_shape[1] != 10:
+        raise UserError(f"{p.name}: graph output shape {out_shape} does not match the contract's (N,10)")
     return OnnxModel(path=p, contract=contract, session=session)

@@ -104,7 +104,7 @@ def learning_rate(cfg: SoftmaxConfig, step: int, total: int) -> float:
     return 0.5 * cfg.lr * (1 + math.cos(math.pi * step / total))
 
 
-def _validate(cfg: SoftmaxConfig) -> None:
+def validate_config(cfg: SoftmaxConfig) -> None:
     problems = []
     if cfg.epochs < 1:
         problems.append("epochs must be >= 1")
@@ -155,13 +155,13 @@ def predict_proba(params: nn.SoftmaxParams | nn.MLPParams, images: np.ndarray) -
 # --- checkpoints -------------------------------------------------------------------------------
 
 
-def _save_checkpoint(path: Path, params, velocity, state: dict) -> None:
+def save_checkpoint(path: Path, params, velocity, state: dict) -> None:
     arrays = {f"p_{k}": v for k, v in nn.as_dict(params).items()}
     arrays |= {f"v_{k}": v for k, v in nn.as_dict(velocity).items()}
     atomic_save_npz(path, state=np.array(json.dumps(state)), **arrays)
 
 
-def _load_checkpoint(path: Path, cfg: SoftmaxConfig):
+def load_checkpoint(path: Path, cfg: SoftmaxConfig):
     try:
         with np.load(path, allow_pickle=False) as z:
             state = json.loads(str(z["state"]))
@@ -174,7 +174,7 @@ def _load_checkpoint(path: Path, cfg: SoftmaxConfig):
     return params, velocity, state
 
 
-def _same_recipe(a: dict, b: dict) -> bool:
+def same_recipe(a: dict, b: dict) -> bool:
     return {k: v for k, v in a.items() if k not in _RUNTIME_FIELDS} == {
         k: v for k, v in b.items() if k not in _RUNTIME_FIELDS
     }
@@ -215,7 +215,7 @@ def load_weights(path: Path) -> nn.SoftmaxParams | nn.MLPParams:
 
 def train(cfg: SoftmaxConfig, data: MNIST, run_dir: Path | None = None) -> Iterator[Record]:
     """Train softmax regression (SoftmaxConfig) or the MLP (MLPConfig) with mini-batch SGD."""
-    _validate(cfg)
+    validate_config(cfg)
     threads = set_threads(cfg.threads)
     X, y = flat(data.train_images), data.train_labels.astype(np.intp)  # (60000,784) float32
     Xte, yte = flat(data.test_images), data.test_labels.astype(np.intp)
@@ -228,8 +228,8 @@ def train(cfg: SoftmaxConfig, data: MNIST, run_dir: Path | None = None) -> Itera
     step, first_epoch, t_prev, train_prev = 0, 1, 0.0, 0.0
     ckpt = run_dir / "checkpoint.npz" if run_dir else None
     if ckpt and ckpt.exists():
-        params, velocity, state = _load_checkpoint(ckpt, cfg)
-        if not _same_recipe(state["config"], asdict(cfg)):
+        params, velocity, state = load_checkpoint(ckpt, cfg)
+        if not same_recipe(state["config"], asdict(cfg)):
             raise UserError(f"{run_dir} holds a run with a different config; use another --out folder")
         step, first_epoch, history = state["step"], state["epoch"] + 1, state["history"]
         t_prev, train_prev = state["elapsed"], state["train_seconds"]
@@ -283,19 +283,19 @@ def train(cfg: SoftmaxConfig, data: MNIST, run_dir: Path | None = None) -> Itera
         if ckpt and complete:
             state = {"config": asdict(cfg), "step": step, "epoch": epoch, "history": history,
                      "elapsed": rec.elapsed, "train_seconds": train_seconds}
-            _save_checkpoint(ckpt, params, velocity, state)
+            save_checkpoint(ckpt, params, velocity, state)
         yield rec
         yield Snapshot(step, epoch, params)
         if not complete:
             break
-    metrics = _metrics(cfg, params, history, threads)
+    metrics = run_metrics(cfg, params, history, threads)
     if run_dir:
         save_weights(run_dir / "weights.npz", params)
         atomic_write_json(run_dir / "metrics.json", metrics)
     yield Finished(params, metrics, run_dir)
 
 
-def _metrics(cfg: SoftmaxConfig, params, history: list[dict], threads: int) -> dict:
+def run_metrics(cfg: SoftmaxConfig, params, history: list[dict], threads: int) -> dict:
     last = history[-1] if history else {}
     return {
         "model": kind_of(cfg),
@@ -320,7 +320,7 @@ def _metrics(cfg: SoftmaxConfig, params, history: list[dict], threads: int) -> d
 # --- CLI: python -m core train softmax|mlp ------------------------------------------------------
 
 
-def _config_args(p, cls: type[SoftmaxConfig]) -> None:
+def add_config_args(p, cls: type[SoftmaxConfig]) -> None:
     d = cls()
     p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training set")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="examples per SGD step")
@@ -337,7 +337,7 @@ def _config_args(p, cls: type[SoftmaxConfig]) -> None:
                    "an existing run folder with a checkpoint is resumed")
 
 
-def _config_from(a, cls: type[SoftmaxConfig]) -> SoftmaxConfig:
+def config_from_args(a, cls: type[SoftmaxConfig]) -> SoftmaxConfig:
     names = {f.name for f in fields(cls)}
     return cls(**{k: v for k, v in vars(a).items() if k in names})
 
@@ -349,7 +349,7 @@ def run_cli(cfg: SoftmaxConfig, out: Path | None) -> int:
     from core.data import load_mnist
     from core.storage import new_run_dir
 
-    _validate(cfg)
+    validate_config(cfg)
     run_dir = new_run_dir(kind_of(cfg), out)  # fails early, with one line, if unwritable
     data = load_mnist()
     total = math.ceil(60_000 / cfg.batch_size) * cfg.epochs
@@ -374,16 +374,16 @@ def run_cli(cfg: SoftmaxConfig, out: Path | None) -> int:
 
 
 def softmax_args(p) -> None:
-    _config_args(p, SoftmaxConfig)
+    add_config_args(p, SoftmaxConfig)
 
 
 def softmax_main(a) -> int:
-    return run_cli(_config_from(a, SoftmaxConfig), a.out)
+    return run_cli(config_from_args(a, SoftmaxConfig), a.out)
 
 
 def mlp_args(p) -> None:
-    _config_args(p, MLPConfig)
+    add_config_args(p, MLPConfig)
 
 
 def mlp_main(a) -> int:
-    return run_cli(_config_from(a, MLPConfig), a.out)
+    return run_cli(config_from_args(a, MLPConfig), a.out)
