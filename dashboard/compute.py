@@ -1,0 +1,244 @@
+"""Cached computations behind the pages (st.cache_data / st.cache_resource around calls into core).
+
+Each function is keyed on plain values (paths with their mtimes, indices, settings), so a page rerun
+that changes nothing recomputes nothing, and a changed file on disk is picked up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from core.errors import UserError
+from dashboard import state
+
+# --- Home: the phase ladder --------------------------------------------------------------------------------
+
+def _phase(name: str) -> str:
+    n = name.lower()
+    if "softmax" in n:
+        return "1 · softmax (NumPy)"
+    if "mlp" in n:
+        return "3 · MLP (PyTorch)" if "torch" in n else "2 · MLP (NumPy)"
+    return "4 · CNN" if any(w in n for w in ("cnn", "shipped", "seed", "onnx")) else "—"
+
+
+def _rows_from_ladder(doc: dict | list | None) -> list[dict]:
+    """Rows of core/assets/ladder.json (`python -m core bench models`), tolerant of its exact layout."""
+    if doc is None:
+        return []
+    items = doc.get("rows", doc.get("models", [])) if isinstance(doc, dict) else doc
+    measured = isinstance(items, list) and any("published" in str(i.get("name", "")) for i in items
+                                               if isinstance(i, dict))
+    if isinstance(doc, dict) and isinstance(doc.get("seed_published"), dict) and not measured:
+        items = list(items) + [doc["seed_published"]]  # the seed's own figures, when not measured here
+    rows = []
+    for it in items if isinstance(items, list) else []:
+        if not isinstance(it, dict):
+            continue
+        name = str(it.get("name") or it.get("model") or "?")
+        lat = next((it[k] for k in ("latency_ms_1", "latency_ms", "latency_ms_p50") if it.get(k) is not None), None)
+        rows.append({
+            "phase": it.get("phase") or _phase(name), "model": name, "source": "core/assets/ladder.json",
+            "test_accuracy": it.get("test_accuracy", it.get("published_accuracy")),
+            "params": it.get("params"), "size_bytes": it.get("size_bytes"), "latency_ms": lat,
+            "train_s": it.get("train_seconds"), "shipped": name.lower().startswith("shipped"),
+        })
+    return rows
+
+
+def ladder_rows() -> list[dict]:
+    """Every model side by side: the shipped figures (ladder.json), the shipped model, and saved runs."""
+    rows = _rows_from_ladder(state.ladder())
+    try:
+        m = state.shipped_model()
+        met = m.contract.get("metrics") or {}
+        if not any(r["shipped"] for r in rows):
+            lat = met.get("latency_ms_1", met.get("latency_ms"))
+            rows.append({"phase": "4 · CNN", "model": f"shipped {m.path.name}", "source": "core/assets/model.json",
+                         "test_accuracy": met.get("test_accuracy"),
+                         "params": (m.contract.get("architecture") or {}).get("params"),
+                         "size_bytes": m.contract.get("size_bytes"), "latency_ms": lat, "train_s": None,
+                         "shipped": True})
+    except UserError:
+        pass
+    for run in state.saved_runs():
+        wf = run.path / ("weights.npz" if (run.path / "weights.npz").is_file() else "model.pt")
+        rows.append({"phase": _phase(run.kind), "model": run.kind, "source": f"runs/{run.path.name}",
+                     "test_accuracy": run.test_accuracy, "params": run.params,
+                     "size_bytes": wf.stat().st_size if wf.is_file() else None, "latency_ms": None,
+                     "train_s": (run.metrics.get("timings") or {}).get("train_seconds"), "shipped": False})
+    return rows
+
+
+def ladder_caption() -> str:
+    """One line of the headline figures in ladder.json (time to 99 %, shipped vs seed latency), if present."""
+    doc = state.ladder() or {}
+    parts = []
+    t99 = doc.get("time_to_99") or {}
+    if t99.get("reached"):
+        parts.append(f"the default CNN first reaches {t99['target']:.0%} test accuracy after "
+                     f"{t99['train_seconds']:.0f} s of training ({t99.get('threads', '?')} thread)")
+    lat = doc.get("shipped_vs_seed_latency") or {}
+    if lat.get("ratio"):
+        parts.append(f"the shipped model takes {lat['shipped_ms'] * 1e3:.0f} µs per image, "
+                     f"{lat['ratio']:.2f}× the seed's network")
+    when = f" Measured {doc['generated']} by `{doc['command']}`." if doc.get("generated") and doc.get("command") else ""
+    return ("On this machine " + "; ".join(parts) + "." if parts else "") + when
+
+
+# --- Phase 3: NumPy vs PyTorch -----------------------------------------------------------------------------
+
+
+@st.cache_data(show_spinner="Running both frameworks…", max_entries=16)
+def parity_report(weights: str | None, mtime: float, hidden: int, seed: int, index: int, batch: int) -> dict:
+    """The same MLP weights through NumPy and PyTorch: one digit's logits, max |Δ|s, one SGD step timed in each."""
+    import torch
+
+    from core import numpy_nets as nn
+    from core import torch_mlp as tm
+    from core.data import flat
+    from core.runtime import median_seconds
+
+    data = state.mnist()
+    if weights:
+        p = state.numpy_weights(weights, mtime)
+        if not isinstance(p, nn.MLPParams):
+            raise UserError(f"{weights} holds softmax weights; pick an MLP run")
+    else:
+        p = nn.init_mlp(np.random.default_rng(seed), hidden)
+    x = flat(data.test_images[index:index + 1])  # (1,784)
+    z_np = nn.logits(p, x)[0]
+    with torch.no_grad():
+        z_t = tm.from_numpy(p)(torch.from_numpy(x)).numpy()[0]
+    lo = min(index, len(data.test_labels) - batch)
+    X, y = flat(data.test_images[lo:lo + batch]), data.test_labels[lo:lo + batch].astype(np.intp)
+    par = tm.parity(p, X, y)
+    lr, mom, l2 = 0.1, 0.9, 1e-4
+    t_np = median_seconds(lambda: tm.numpy_sgd_steps(p, X, y, lr, mom, l2), repeat=3)
+    t_t = median_seconds(lambda: tm.torch_sgd_steps(p, X, y, lr, mom, l2), repeat=3)
+    f_np = median_seconds(lambda: nn.logits(p, X), repeat=5)
+    xt = torch.from_numpy(X)
+    mod = tm.from_numpy(p)
+
+    def fwd():
+        with torch.no_grad():
+            mod(xt)
+
+    f_t = median_seconds(fwd, repeat=5)
+    return {"label": int(data.test_labels[index]), "image": data.test_images[index], "z_np": z_np, "z_t": z_t,
+            "parity": dataclasses.asdict(par), "tolerances": dict(tm.TOLERANCES),
+            "timings_ms": {"forward": (f_np * 1e3, f_t * 1e3), "one SGD step": (t_np * 1e3, t_t * 1e3)},
+            "batch": batch, "hidden": p.W1.shape[1], "torch": torch.__version__, "numpy": np.__version__}
+
+
+# --- Phase 4: CNN inspection -------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner="Loading the CNN…", max_entries=4)
+def cnn_model(path: str, mtime: float):
+    from core import cnn
+
+    model, cfg = cnn.load_model(Path(path))
+    return model, cfg
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cnn_feature_maps(path: str, mtime: float, index: int) -> dict:
+    from core import cnn
+
+    model, _ = cnn_model(path, mtime)
+    img = state.mnist().test_images[index]
+    maps = cnn.feature_maps(model, img)
+    probs = _softmax(cnn.predict_logits(model, img[None])[0])
+    w = model.state_dict()["features.0.weight"].detach().numpy().copy()
+    return {"maps": maps, "probs": probs, "filters": w, "image": img}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def augmentation(index: int, seed: int, rotate: float, translate: float, scale: tuple[float, float]) -> np.ndarray:
+    from core import cnn
+
+    cfg = cnn.CNNConfig(rotate=rotate, translate=translate, scale_min=scale[0], scale_max=scale[1])
+    img = state.mnist().train_images[index:index + 1]
+    return np.concatenate([img[:, None] / 255.0, cnn.augmentation_preview(img, 7, seed, cfg)], axis=1)[0]
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+# --- Playground --------------------------------------------------------------------------------------------
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def camera_like(index: int, seed: int = 0) -> tuple[np.ndarray, int]:
+    """A 640x480 camera-like frame of MNIST test digit `index` on paper (core.camera_set), and its label."""
+    from core import camera_set
+
+    data = state.mnist()
+    rng = np.random.default_rng([seed, index])
+    return camera_set.camera_frame(data.test_images[index], rng, 640, 480), int(data.test_labels[index])
+
+
+def decode_image(raw: bytes, name: str = "upload") -> np.ndarray:
+    """Image file bytes -> (H,W,3) uint8 RGB, or a friendly UserError."""
+    import io
+
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            if im.width * im.height > 40_000_000:
+                raise UserError(f"{name} is {im.width}×{im.height}: too large; use a photo under 40 MP")
+            im.load()
+            im = ImageOps.exif_transpose(im) or im  # phone photos are stored sideways with an EXIF rotation
+            return np.asarray(im.convert("RGB")).copy()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+        raise UserError(f"{name} is not a readable image ({type(e).__name__}); try a PNG or JPEG photo") from None
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def pipeline(frame: np.ndarray, settings: dict) -> dict:
+    """Every stage of core.preprocess for one frame (core.preprocess.Stages) and how long it took (ms)."""
+    from core.preprocess import PreprocessConfig, stages
+
+    cfg = PreprocessConfig.from_dict(settings)
+    t = time.perf_counter()
+    s = stages(frame, cfg)
+    return {"stages": s, "ms": (time.perf_counter() - t) * 1e3}
+
+
+# --- Phase 4: quantization ---------------------------------------------------------------------------------
+
+
+def export_summary(run: Path) -> dict | None:
+    """run/onnx/export.json written by `python -m core export RUN` (or the page's Export button), if any."""
+    import json
+
+    try:
+        return json.loads((Path(run) / "onnx" / "export.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@st.cache_data(show_spinner="Running every model on the 10,000 test digits…", max_entries=8)
+def quantization_flips(onnx_dir: str, mtime: float) -> dict:
+    """Test-set predictions of each exported format; the digits where an int8 model disagrees with fp32."""
+    from core.inference import load_model
+
+    summary = export_summary(Path(onnx_dir).parent) or {}
+    data = state.mnist()
+    x = data.test_images.astype(np.float32) / 255.0
+    preds = {}
+    for fmt, row in (summary.get("models") or {}).items():
+        m = load_model(Path(onnx_dir) / row["file"])
+        preds[fmt] = np.concatenate([m.logits(x[i:i + 1000]).argmax(1) for i in range(0, len(x), 1000)])
+    base = preds.get("fp32")
+    flips = {k: np.flatnonzero(p != base) for k, p in preds.items() if k != "fp32" and base is not None}
+    return {"preds": preds, "flips": flips, "labels": data.test_labels}

@@ -1,0 +1,230 @@
+"""Cached loaders and per-session settings: the only place the dashboard caches anything.
+
+Heavy things are loaded on first use, never on import: MNIST only when a page needs test digits,
+torch only on the pages that run it, the shipped model once per server process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from core.errors import UserError
+from dashboard.jobs import JobRegistry
+from dashboard.runs import list_runs
+
+PREPROCESS_KEY = "preprocess_settings"  # st.session_state: the playground's settings, read by camera and deploy
+
+
+@st.cache_resource(show_spinner=False)
+def registry() -> JobRegistry:
+    """Every training job of this server process (all sessions, all tabs)."""
+    return JobRegistry()
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up() -> threading.Thread:
+    """Once per server process: make live redraws cheap, then (in the background, shortly after the first page
+    starts drawing) import torch and load MNIST so the pages that need them open fast. Nothing waits for it.
+
+    Streamlit runs a full `gc.collect()` after every script run, fragment reruns included; with torch imported
+    that is ~100 ms holding the GIL, i.e. 10 % of a training thread's time at one redraw a second and a third
+    of the camera's. So we switch that off for this app (Python's own GC still runs) and freeze the objects
+    that live forever (modules, MNIST) out of the collector's sight, which makes every full collection cheap.
+    """
+    import gc
+
+    from streamlit import config
+
+    config.set_option("runner.postScriptGC", False)
+
+    def run() -> None:
+        time.sleep(1.0)  # let the first page render first
+        import torch  # noqa: F401  (2 s on a small CPU; the phase 3-4 pages need it)
+
+        from core.data import load_mnist
+
+        try:
+            load_mnist(fetch=False)  # core caches the verified arrays
+        except UserError:
+            pass
+        gc.collect()
+        gc.freeze()
+
+    t = threading.Thread(target=run, name="warm-up", daemon=True)
+    t.start()
+    return t
+
+
+# --- data ------------------------------------------------------------------------------------------------
+
+
+def data_present() -> bool:
+    """Cheap check (no hashing): is the MNIST cache file there at all?"""
+    from core.data import cache_path
+
+    return cache_path().is_file()
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _data_status(path: str, mtime: float) -> str:
+    from core.data import status
+
+    return status()
+
+
+def data_status() -> str:
+    """'ready', 'missing' or 'corrupt' (verified once per cache file version)."""
+    from core.data import cache_path
+
+    p = cache_path()
+    return _data_status(str(p), p.stat().st_mtime) if p.is_file() else "missing"
+
+
+@st.cache_resource(show_spinner="Loading MNIST…")
+def _mnist(path: str, mtime: float):
+    from core.data import load_mnist
+
+    return load_mnist(fetch=False)
+
+
+def mnist():
+    """The verified MNIST arrays (raises UserError with the fix when not fetched yet)."""
+    from core.data import cache_path
+
+    p = cache_path()
+    if not p.is_file():
+        raise UserError("MNIST is not downloaded yet: press “Fetch MNIST” on the Home page (or run `make data`)")
+    return _mnist(str(p), p.stat().st_mtime)
+
+
+def fetch_mnist() -> None:
+    """Fetch MNIST with a progress bar (the one-click fix)."""
+    from core.data import load_mnist
+
+    bar = st.progress(0.0, text="Fetching MNIST…")
+    load_mnist(fetch=True, progress=lambda what, frac: bar.progress(min(max(frac, 0.0), 1.0), text=what))
+    bar.empty()
+    _data_status.clear()
+
+
+# --- models and runs -------------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def _shipped(mtime: float):
+    from core.inference import load_model
+
+    return load_model()
+
+
+def shipped_model():
+    """The shipped ONNX model (core/assets/model.onnx) with its contract; UserError if missing or corrupt."""
+    from core.inference import default_model_path
+
+    p = default_model_path()
+    if not p.is_file():
+        raise UserError(f"the shipped model {p} is missing: export one with `python -m core export` "
+                        "(see the Phase 4 page), or restore it with `git checkout core/assets`")
+    return _shipped(p.stat().st_mtime)
+
+
+@st.cache_data(show_spinner=False, ttl=2)
+def _saved_runs(root: str, prefixes: tuple[str, ...], generation: int):
+    return list_runs(prefixes, Path(root))
+
+
+def saved_runs(prefixes: tuple[str, ...] = ()):
+    """Runs on disk (newest first); re-listed every couple of seconds, and at once after a job of ours ends."""
+    from core.storage import runs_dir
+
+    return _saved_runs(str(runs_dir()), prefixes, registry().generation())
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def ladder_asset(path: str, mtime: float) -> dict | None:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def ladder() -> dict | None:
+    """core/assets/ladder.json (`python -m core bench models`: every model measured), or None when absent."""
+    from core.model_bench import LADDER_PATH
+
+    return ladder_asset(str(LADDER_PATH), LADDER_PATH.stat().st_mtime) if LADDER_PATH.is_file() else None
+
+
+@st.cache_resource(show_spinner="Loading weights…", max_entries=8)
+def numpy_weights(path: str, mtime: float):
+    from core.train import load_weights
+
+    return load_weights(Path(path))
+
+
+@st.cache_data(show_spinner="Scoring the 10,000 test digits…", max_entries=8)
+def numpy_test_results(path: str, mtime: float) -> dict:
+    """Predictions of a softmax/MLP run's weights on the test set: accuracy, confusion matrix, worst mistakes."""
+    from core.train import predict_proba
+
+    params = numpy_weights(path, mtime)
+    data = mnist()
+    probs = predict_proba(params, data.test_images).astype(np.float32)
+    return test_summary(probs, data.test_labels)
+
+
+def test_summary(probs: np.ndarray, labels: np.ndarray, n_mistakes: int = 16) -> dict:
+    """Accuracy, 10x10 confusion counts and the most confident mistakes (indices into the test set)."""
+    pred = probs.argmax(axis=1)
+    y = labels.astype(np.intp)
+    cm = np.bincount(y * 10 + pred, minlength=100).reshape(10, 10)
+    wrong = np.flatnonzero(pred != y)
+    worst = wrong[np.argsort(-probs[wrong].max(axis=1))][:n_mistakes]
+    return {"accuracy": float((pred == y).mean()), "confusion": cm, "mistakes": worst, "probs": probs[worst]}
+
+
+# --- the playground's settings, shared with the camera and deploy pages ----------------------------------
+
+
+def default_preprocess() -> dict:
+    """The shipped model's preprocessing settings (its contract), else PreprocessConfig's defaults."""
+    from core.preprocess import PreprocessConfig
+
+    names = {f.name for f in dataclasses.fields(PreprocessConfig)}
+    base = dataclasses.asdict(PreprocessConfig())
+    try:
+        contract = shipped_model().contract.get("preprocess") or {}
+        base |= {k: v for k, v in contract.items() if k in names}
+    except UserError:
+        pass
+    return base
+
+
+def preprocess_settings() -> dict:
+    """This session's preprocessing settings (the playground writes them, camera and deploy read them)."""
+    if PREPROCESS_KEY not in st.session_state:
+        st.session_state[PREPROCESS_KEY] = default_preprocess()
+    return dict(st.session_state[PREPROCESS_KEY])
+
+
+def preprocess_config():
+    """This session's settings as a core.preprocess.PreprocessConfig."""
+    from core.preprocess import PreprocessConfig
+
+    s = preprocess_settings()
+    return PreprocessConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in s.items()})
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def read_contract(path: str) -> dict:
+    """The (checked) contract of an exported .onnx (core.inference.read_contract)."""
+    from core.inference import read_contract as read
+
+    return read(Path(path))

@@ -1,0 +1,230 @@
+"""Streamlit side of background training: start/stop a job of this session, draw it live, show saved results.
+
+The job runs in the registry's thread; this module only reads its lock-guarded buffer. The live panel
+is a fragment that reruns every REFRESH seconds while the job runs, so the rest of the page (and every
+other page) stays responsive, and it triggers one full rerun when the job ends so results appear.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+
+import numpy as np
+import streamlit as st
+
+from core.storage import new_run_dir
+from dashboard import charts, state
+from dashboard.jobs import FAILED, FINISHED, STOPPED, Job, JobView, default_threads
+from dashboard.widgets import friendly, stat_row
+
+# Seconds between live redraws: smooth enough to watch, cheap enough not to slow training much (every redraw costs
+# the server a little and the browser more). $DIGITS_LIVE_REFRESH overrides it, e.g. on a slow presenter laptop.
+REFRESH = float(os.environ.get("DIGITS_LIVE_REFRESH") or 1.0)
+SLOW_REFRESH = 2.5 * REFRESH  # for the parts that change slowly (accuracy per epoch) or cost most (weights picture)
+
+
+def job_key(kind: str) -> str:
+    return f"job:{kind}"
+
+
+def start(kind: str, cfg, trainer, save_partial=None, prefix: str | None = None) -> str:
+    """Start a job in a fresh run folder and remember its id in this session (stopping its previous one)."""
+    old = current(kind)
+    if old is not None:
+        old.stop()
+        st.session_state.pop(f"figs:{old.id}", None)
+    run_dir = new_run_dir(prefix or kind)
+    job_id = state.registry().start(kind, cfg, trainer, run_dir, save_partial)
+    st.session_state[job_key(kind)] = job_id
+    return job_id
+
+
+def start_task(kind: str, fn, run_dir=None) -> str:
+    """Start long non-training work (see JobRegistry.start_task) and remember its id in this session."""
+    job_id = state.registry().start_task(kind, fn, run_dir)
+    st.session_state[job_key(kind)] = job_id
+    return job_id
+
+
+def task_panel(kind: str) -> None:
+    """Progress of this session's task of `kind`; one full rerun when it ends."""
+    job = current(kind)
+    if job is None:
+        return
+    was_running = job.view().running
+
+    @st.fragment(run_every=REFRESH if was_running else None)
+    def panel() -> None:
+        v = job.view()
+        if v.running:
+            what, frac = v.progress or ("working", 0.0)
+            st.progress(frac, text=f"{what} …")
+        elif v.status == FAILED:
+            st.error(v.message, icon=":material/warning:")
+        if was_running and not v.running:
+            st.rerun()
+
+    panel()
+
+
+def current(kind: str) -> Job | None:
+    """This session's latest job of `kind` (running or done), if the registry still has it."""
+    return state.registry().get(st.session_state.get(job_key(kind)))
+
+
+def total_steps(cfg) -> int:
+    n = math.ceil(60_000 / cfg.batch_size) * cfg.epochs
+    return min(n, cfg.max_steps) if cfg.max_steps else n
+
+
+def status_line(v: JobView) -> None:
+    total = total_steps(v.config)
+    if v.progress is not None:
+        what, frac = v.progress
+        st.progress(min(max(frac, 0.0), 1.0), text=f"{what} …")
+        return
+    last = v.steps[-1] if v.steps else None
+    step = max([last.step if last else 0] + [e.step for e in v.epochs])
+    text = f"step {step:,}/{total:,} · epoch {max(last.epoch if last else 1, 1)}/{v.config.epochs}"
+    if last:
+        text += f" · loss {last.loss:.3f} · {last.examples_per_s:,.0f} examples/s"
+    if v.status == FINISHED:
+        acc = (v.metrics or {}).get("test_accuracy")
+        st.success(f"Finished in {time.time() - v.started:.0f} s" + (f": test accuracy {acc:.2%}" if acc else "")
+                   + f". Saved in `{v.run_dir}`.", icon=":material/check_circle:")
+    elif v.status == STOPPED:
+        st.info(f"{v.message.capitalize()}; what was learned so far is saved in `{v.run_dir}`.",
+                icon=":material/stop_circle:")
+    elif v.status == FAILED:
+        st.error(v.message, icon=":material/warning:")
+    else:
+        st.progress(min(step / max(total, 1), 1.0), text=text)
+
+
+def live_panel(kind: str, draw_weights: Callable[[object, object], object] | None = None) -> JobView | None:
+    """The live view of this session's job of `kind`: status, loss per step, accuracy per epoch, weights.
+
+    `draw_weights(params, previous_figure_or_None)` returns the weights picture of a snapshot."""
+    job = current(kind)
+    if job is None:
+        return None
+    was_running = job.view().running
+    figs = st.session_state.setdefault(f"figs:{job.id}", {})  # built once, then only their data swapped
+    status_box = st.container()
+    cols = st.columns([1, 1, 1] if draw_weights else [1, 1])
+
+    def live(v: JobView) -> dict:
+        return {"staticPlot": v.running}  # no hover/zoom layers while redrawing: far cheaper for the browser
+
+    @st.fragment(run_every=REFRESH if was_running else None)
+    def fast() -> None:  # progress and the loss curve: every REFRESH seconds
+        v = job.view()
+        with status_box:
+            top = st.columns([5, 1])
+            with top[0]:
+                status_line(v)
+            if v.running and top[1].button("Stop", key=f"stop_{kind}", icon=":material/stop_circle:",
+                                           type="primary"):
+                job.stop()
+                v = job.view()
+        figs["loss"] = charts.loss_curve(v.steps, fig=figs.get("loss"))
+        cols[0].plotly_chart(figs["loss"], key=f"live_loss_{kind}", config=live(v))
+        if was_running and not v.running:
+            st.rerun()  # the job just ended: rerun the whole page once so its results show up
+
+    # Accuracy changes once per epoch and the weights picture is the costliest to draw: redraw them less often.
+    @st.fragment(run_every=SLOW_REFRESH if was_running else None)
+    def slow() -> None:
+        v = job.view()
+        figs["acc"] = charts.accuracy_curve([asdict(e) for e in v.epochs], [asdict(e) for e in v.evals],
+                                            fig=figs.get("acc"))
+        cols[1].plotly_chart(figs["acc"], key=f"live_acc_{kind}", config=live(v))
+        if draw_weights is None:
+            return
+        with cols[2]:  # written on every run: a fragment may only refill outside containers the full run wrote
+            if v.snapshot is None:
+                st.caption("The weights appear after the first steps.")
+                return
+            with friendly("the weights picture"):
+                if figs.get("w_step") != v.snapshot.step:
+                    figs["w"], figs["w_step"] = draw_weights(v.snapshot.params, figs.get("w")), v.snapshot.step
+                st.plotly_chart(figs["w"], key=f"live_w_{kind}", config=live(v))
+
+    fast()
+    slow()
+    return job.view()
+
+
+def numpy_results(run, draw_weights: Callable[[object, object], object]) -> None:
+    """A saved softmax/MLP run: scores, weights, curves, confusion matrix and the most confident mistakes."""
+    m = run.metrics
+    wfile = run.path / "weights.npz"
+    mtime = wfile.stat().st_mtime
+    params = state.numpy_weights(str(wfile), mtime)
+    t = (m.get("timings") or {}).get("train_seconds")
+    res = state.numpy_test_results(str(wfile), mtime) if state.data_present() else None
+    stat_row([
+        ("Test accuracy", f"{res['accuracy']:.2%}" if res else "—"),
+        ("Parameters", f"{m.get('params') or 0:,}"),
+        ("Epochs", str(m.get("epochs_completed", "—"))),
+        ("Training time", f"{t:.1f} s" if t else "—"),
+    ])
+    c1, c2 = st.columns([3, 2])
+    c1.plotly_chart(draw_weights(params, None), key="saved_weights")
+    c2.plotly_chart(charts.accuracy_curve(m.get("history") or []), key="saved_acc")
+    if res is None:
+        st.info("Fetch MNIST (Home page) to see the confusion matrix and the mistakes.")
+        return
+    c1, c2 = st.columns([2, 3])
+    c1.plotly_chart(charts.confusion(res["confusion"]), key="confusion")
+    data = state.mnist()
+    idx = res["mistakes"]
+    c2.markdown("**Most confident mistakes** (true → predicted; bars: the 10 probabilities, blue = the true digit)")
+    c2.plotly_chart(charts.misclassified(data.test_images[idx], data.test_labels[idx], res["probs"], cols=8),
+                    key="mistakes")
+
+
+def cnn_first_conv(params: dict) -> np.ndarray:
+    """The first conv layer's weights (C,1,k,k) from a CNN snapshot (state_dict as NumPy arrays)."""
+    return params["features.0.weight"]
+
+
+def threads_input(where, key: str) -> int:
+    from core.runtime import usable_cores
+
+    n = usable_cores()
+    return where.number_input("Threads", 1, max(n, 1), default_threads(), key=f"{key}_threads",
+                              help=f"Training threads ({n} usable cores). The default leaves one core to the live "
+                              "charts and the browser: a thread that has to share its core stalls the others, which "
+                              "can make training several times slower. The CLI uses every core.")
+
+
+def numpy_controls(key: str, cls, epochs: int) -> object | None:
+    """The phase 1-2 training form; returns the config when Start is pressed."""
+    d = cls()
+    with st.form(f"{key}_controls", border=True):
+        c = st.columns(7 if hasattr(d, "hidden") else 6)
+        cfg = {
+            "epochs": c[0].number_input("Epochs", 1, 200, epochs, key=f"{key}_epochs"),
+            "lr": c[1].number_input("Learning rate", 0.0005, 5.0, d.lr, step=0.01, format="%.4f", key=f"{key}_lr",
+                                    help="Peak learning rate, cosine-decayed to 0 over the run"),
+            "batch_size": c[2].select_slider("Batch size", [16, 32, 64, 128, 256, 512, 1024], d.batch_size,
+                                             key=f"{key}_batch"),
+            "momentum": c[3].slider("Momentum", 0.0, 0.99, d.momentum, 0.01, key=f"{key}_momentum"),
+            "seed": c[4].number_input("Seed", 0, 2**31 - 1, d.seed, key=f"{key}_seed"),
+            "max_steps": c[5].number_input("Max steps", 0, 10**7, 0, key=f"{key}_max_steps",
+                                           help="Stop after this many SGD steps (0 = run every epoch)") or None,
+        }
+        if hasattr(d, "hidden"):
+            cfg["hidden"] = c[6].select_slider("Hidden units", [16, 32, 64, 128, 256, 512, 1024], d.hidden,
+                                               key=f"{key}_hidden")
+        c = st.columns([2, 1, 5], vertical_alignment="bottom")
+        go = c[0].form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
+        cfg["threads"] = threads_input(c[1], key)
+    # Weights snapshots are free for NumPy nets (each step makes new arrays): take one per logged step, so the
+    # live pictures are fresh and a stopped run keeps its latest weights.
+    return cls(**cfg, log_every=10, snapshot_every=10) if go else None

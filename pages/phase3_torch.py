@@ -1,0 +1,72 @@
+"""Phase 3: the parity panel: the same MLP weights in NumPy and PyTorch, number for number."""
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import charts, compute, state
+from dashboard.widgets import data_gate, friendly, stat_row
+
+st.title("Phase 3 — the same MLP in PyTorch")
+st.markdown(
+    "`core/torch_mlp.py` translates the phase-2 MLP to `torch.nn.Linear` layers (whose weights are stored "
+    "transposed) and `torch.optim.SGD`. Below, one set of weights runs through **both** frameworks: the logits "
+    "of a test digit side by side, the largest difference anywhere (forward, loss, every gradient, one and "
+    "three SGD steps with momentum and L2) and the time each framework takes."
+)
+if not data_gate("p3"):
+    st.stop()
+
+runs = state.saved_runs(("mlp", "torch-mlp"))
+sources = ["fresh random weights (He init)"] + [r.label for r in runs]
+c = st.columns([3, 1, 1, 1, 1])
+src = c[0].selectbox("Weights", sources, key="p3_source",
+                     help="A saved phase-2 run, or freshly initialized weights (same init as the NumPy trainer)")
+hidden = c[1].select_slider("Hidden units", [16, 32, 64, 128, 256, 512], 256, key="p3_hidden",
+                            disabled=src != sources[0])
+seed = c[2].number_input("Seed", 0, 2**31 - 1, 0, key="p3_seed", disabled=src != sources[0])
+index = c[3].number_input("Test digit #", 0, 9_999, 0, key="p3_index")
+batch = c[4].select_slider("Batch", [16, 64, 128, 256, 512], 128, key="p3_batch",
+                           help="Batch for the gradient and SGD-step comparisons")
+
+with friendly("the parity check"):
+    run = runs[sources.index(src) - 1] if src != sources[0] else None
+    wfile = run.path / "weights.npz" if run else None
+    r = compute.parity_report(str(wfile) if wfile else None, wfile.stat().st_mtime if wfile else 0.0,
+                              hidden, seed, int(index), batch)
+    worst = max(r["parity"][k] / r["tolerances"][k] for k in r["parity"])
+    stat_row([
+        ("Digit", f"{r['label']}"),
+        ("NumPy says", f"{int(r['z_np'].argmax())}"),
+        ("PyTorch says", f"{int(r['z_t'].argmax())}"),
+        ("Max |Δ| logits (float32)", f"{r['parity']['logits_f32']:.1e}"),
+        ("Max |Δ| gradients (float64)", f"{r['parity']['grads_f64']:.1e}"),
+    ])
+    c1, c2 = st.columns([1, 3])
+    c1.plotly_chart(charts.digit_heatmap(r["image"] / 255.0, meta="p3-digit", title=f"Test digit #{index}"),
+                    key="p3_digit")
+    fig = go.Figure()
+    fig.add_bar(x=list(range(10)), y=r["z_np"], name=f"NumPy {r['numpy']}", marker_color=charts.SECOND)
+    fig.add_bar(x=list(range(10)), y=r["z_t"], name=f"PyTorch {r['torch']}", marker_color=charts.ACCENT)
+    fig.update_layout(meta="p3-logits", barmode="group", height=260, title="Logits, side by side",
+                      margin=dict(l=10, r=10, t=40, b=10), xaxis=dict(dtick=1, title="digit"))
+    c2.plotly_chart(fig, key="p3_logits")
+
+    c1, c2 = st.columns(2)
+    with c1:
+        st.markdown(f"**Max |NumPy − PyTorch|** on a batch of {r['batch']} test digits, {r['hidden']} hidden units")
+        st.dataframe([{"quantity": k.replace("_", " "), "max |Δ|": f"{v:.2e}", "tolerance": f"{r['tolerances'][k]:.0e}",
+                       "within": "yes" if v <= r["tolerances"][k] else "NO"} for k, v in r["parity"].items()],
+                     hide_index=True)
+        (st.success if worst <= 1 else st.error)(
+            "Identical up to floating-point rounding." if worst <= 1 else "A difference exceeds its tolerance.")
+    with c2:
+        t = r["timings_ms"]
+        fig = go.Figure()
+        fig.add_bar(x=list(t), y=[v[0] for v in t.values()], name="NumPy", marker_color=charts.SECOND)
+        fig.add_bar(x=list(t), y=[v[1] for v in t.values()], name="PyTorch", marker_color=charts.ACCENT)
+        fig.update_layout(meta="p3-timings", barmode="group", height=300, yaxis_title="ms (median)",
+                          title=f"Time for a batch of {r['batch']} (float32, median of repeats)",
+                          margin=dict(l=10, r=10, t=40, b=10))
+        st.plotly_chart(fig, key="p3_timings")
+    st.caption("Training the same MLP in PyTorch from the command line: `python -m core train torch-mlp`; "
+               "throughput of both frameworks: `python -m core bench numpy`.")
