@@ -50,6 +50,14 @@ bench: setup-dev data web-deps chromium  ## every benchmark; each prints its fig
 	$(PY) -m core bench models
 	$(PY) -m core bench preprocess
 	$(PY) -m core bench web
+	$(PY) -m dashboard.bench
+
+screenshots: setup-dev data chromium web-deps  ## regenerate dashboard/screenshots/*.png (README tour) in Chromium
+	$(PY) -m dashboard.screenshots
+
+model: setup data  ## retrain and re-export the shipped model (core/assets/), exactly as it was made
+	$(PY) -m core train cnn --preset default --epochs 20 --seed 0 --threads 1 --out runs/cnn-default
+	$(PY) -m core export runs/cnn-default --ship
 
 clean:
 	rm -rf $(VENV) web/node_modules

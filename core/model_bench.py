@@ -270,7 +270,7 @@ def models_args(p) -> None:
     p.add_argument("--seed-onnx", type=Path, default=None, help="the seed's digit_brain.onnx, to measure it too")
     p.add_argument("--threads", type=int, default=None, help="training threads (default: usable cores)")
     p.add_argument("--work", type=Path, default=None, help="keep the runs trained here in this folder")
-    p.add_argument("--out", type=Path, default=None, help="JSON results (default: runs/bench-models.json)")
+    p.add_argument("--out", type=Path, default=None, help="JSON results (default: runs/bench/models.json)")
 
 
 def models_main(a) -> int:
@@ -288,7 +288,7 @@ def models_main(a) -> int:
                                                                       "work", "out") if getattr(a, name)]
     result["command"] = " ".join(["python -m core bench models", *args] + (["--skip-t99"] if a.skip_t99 else []))
     result["bench_seconds"] = time.perf_counter() - t0
-    out = a.out or runs_dir() / "bench-models.json"
+    out = a.out or runs_dir() / "bench" / "models.json"
     atomic_write_json(out, result)
     print(format_table(result))
     lat = result["shipped_vs_seed_latency"]

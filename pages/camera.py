@@ -65,8 +65,8 @@ with video:
         st.warning(f"Live video is not available in this session ({type(e).__name__}). Use a snapshot below.",
                    icon=":material/photo_camera:")
         ctx, playing, signalling = None, False, False
-if not playing:
-    proc.reset()  # a new stream starts with a clean filter, frame counter and FPS
+if not (playing or signalling):
+    proc.reset()  # stopped: the next stream starts with a clean filter, frame counter and FPS
 if signalling and not playing:
     st.session_state.setdefault("cam_connecting_since", time.time())
 else:
@@ -76,7 +76,7 @@ with info:
 
     @st.fragment(run_every=READOUT_EVERY if playing or signalling else None)
     def readout() -> None:
-        r = proc.latest() if playing else None
+        r = proc.latest()  # frames arriving are the ground truth: this run's view of the stream state can lag
         since = st.session_state.get("cam_connecting_since")
         if since and time.time() - since > CONNECT_TIMEOUT and not (ctx and ctx.state.playing):
             st.warning("The video connection is not getting through. On another network you need a TURN server "

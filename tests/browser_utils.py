@@ -1,6 +1,6 @@
 """Real Chromium for browser tests: Debian's /usr/bin/chromium driven by Playwright, quiet on a closed network.
 
-Generic on purpose, for the web bundle's tests and the dashboard's: `browser_or_skip()` launches Chromium
+Generic on purpose, for the web bundle's tests and the dashboard's: `launch_browser()` launches Chromium
 (failing the test, with the fix, when Chromium or Playwright is missing: `make test` installs both),
 `wait_until()` polls a page without eval (so it works under a strict Content-Security-Policy),
 `fake_camera_flags()` turns a .y4m clip into the camera.
@@ -13,11 +13,11 @@ from collections.abc import Iterator, Sequence
 
 from core.web import CHROMIUM, CHROMIUM_QUIET_FLAGS, chromium, chromium_missing, fake_camera_flags, wait_until
 
-__all__ = ["CHROMIUM", "CHROMIUM_QUIET_FLAGS", "browser_or_skip", "chromium", "fake_camera_flags", "wait_until"]
+__all__ = ["CHROMIUM", "CHROMIUM_QUIET_FLAGS", "launch_browser", "chromium", "fake_camera_flags", "wait_until"]
 
 
 @contextlib.contextmanager
-def browser_or_skip(extra_args: Sequence[str] = (), headless: bool = True) -> Iterator[object]:
+def launch_browser(extra_args: Sequence[str] = (), headless: bool = True) -> Iterator[object]:
     """A Playwright Browser on Debian Chromium (fresh profile); a missing browser fails the test with the fix."""
     import pytest
 

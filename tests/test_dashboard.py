@@ -233,12 +233,6 @@ def test_playground_turns_a_broken_upload_into_a_message(runs, mnist):
 
 
 def test_deploy_builds_a_zip_with_the_playground_settings(runs, mnist):
-    from core.web import ort_dist_dir
-
-    try:
-        ort_dist_dir()
-    except UserError as e:
-        pytest.skip(str(e))
     at = open_page("playground.py")
     at.slider(key="pg_offset").set_value(12.0).run()
     at.switch_page("../pages/deploy.py").run()

@@ -234,7 +234,6 @@ def test_camera_set_scores_and_bench_report(template_model, monkeypatch):
     json.dumps(r)
 
 
-@pytest.mark.skipif(not default_model_path().is_file(), reason="the shipped model is committed by the CNN issue")
 def test_shipped_model_reads_camera_digits_better_than_the_seed_pipeline():
     model = load_model()
     s = camera_set_scores(model, {"ours": PreprocessConfig(), "seed": PreprocessConfig.seed()}, n=150, negatives=30,

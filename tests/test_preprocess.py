@@ -137,7 +137,8 @@ def test_threshold_agrees_with_opencv_on_interior_pixels(radius, offset, h, w, s
     """Mapping: ours `g < mean - o` == cv2 MEAN_C, THRESH_BINARY_INV, block 2r+1, C = o, on uint8 gray,
     away from the border (cv2 replicates edge pixels; we average in-bounds pixels only) and except where
     the exact mean is within 0.5 of g + o: cv2 rounds its mean to uint8, then marks `g - mean_u8 <= -C`."""
-    cv2 = pytest.importorskip("cv2", reason="OpenCV is a test dependency (requirements-dev.txt)")
+    import cv2  # test-only dependency (requirements-dev.txt)
+
     rng = np.random.default_rng(seed)
     smooth = rng.uniform(0, 255) + rng.uniform(-60, 60) * np.linspace(0, 1, w)[None, :]
     g = np.clip(smooth + rng.normal(0, 25, (h, w)), 0, 255).round().astype(np.uint8)

@@ -22,7 +22,7 @@ import pytest
 from core import web
 from core.errors import UserError
 from core.inference import default_model_path, load_model
-from tests.browser_utils import browser_or_skip, fake_camera_flags, wait_until
+from tests.browser_utils import fake_camera_flags, launch_browser, wait_until
 
 MODEL = Path(os.environ.get("DIGITS_WEB_TEST_MODEL") or default_model_path())  # override: a model under work
 BUNDLE_LIMIT = 15_000_000  # bytes: the "<= 15 MB"
@@ -252,7 +252,7 @@ def camera_clip(tmp_path_factory, mnist) -> tuple[Path, int]:
 
 @pytest.fixture(scope="module")
 def browser(camera_clip):
-    with browser_or_skip(fake_camera_flags(camera_clip[0])) as b:
+    with launch_browser(fake_camera_flags(camera_clip[0])) as b:
         yield b
 
 
