@@ -59,6 +59,8 @@ def _torch_steps(X: np.ndarray, y: np.ndarray, cfg: T.MLPConfig, steps: int):
 
 def throughput(data: MNIST, cfg: T.MLPConfig, threads: int, steps: int = 150, rounds: int = 5) -> dict:
     """Median training examples/s of NumPy and PyTorch MLPs, alternating rounds, at `threads` threads."""
+    import torch  # noqa: F401  (imported first so that set_threads pins torch's pools too)
+
     set_threads(threads)
     order = np.random.default_rng(0).permutation(60_000)[: steps * cfg.batch_size]
     X, y = flat(data.train_images[order]), data.train_labels[order].astype(np.intp)

@@ -127,9 +127,11 @@ def softmax_backward(p: SoftmaxParams, X: np.ndarray, Z: np.ndarray, y: np.ndarr
 
 
 def mlp_forward(p: MLPParams, X: np.ndarray) -> MLPCache:
-    Z1 = X @ p.W1 + p.b1  # (B,D)@(D,H) -> (B,H)
+    Z1 = X @ p.W1  # (B,D)@(D,H) -> (B,H)
+    Z1 += p.b1  # in place on our own array: one pass less
     A1 = np.maximum(Z1, 0)  # ReLU
-    Z2 = A1 @ p.W2 + p.b2  # (B,H)@(H,K) -> (B,K)
+    Z2 = A1 @ p.W2  # (B,H)@(H,K) -> (B,K)
+    Z2 += p.b2
     return MLPCache(X, Z1, A1, Z2)
 
 
@@ -172,6 +174,13 @@ def loss_and_grads(p: SoftmaxParams | MLPParams, X: np.ndarray, y: np.ndarray, l
 
 def sgd_step(p: Params, g: Params, v: Params, lr: float, momentum: float) -> tuple[Params, Params]:
     """SGD with (heavy-ball) momentum, as torch.optim.SGD: v <- mu·v + g;  p <- p - lr·v."""
-    v_new = tree_map(lambda vi, gi: momentum * vi + gi, v, g) if momentum else g
-    p_new = tree_map(lambda pi, vi: pi - lr * vi, p, v_new)
+    v_new = tree_map(lambda vi, gi: _axpy(momentum, vi, gi), v, g) if momentum else g
+    p_new = tree_map(lambda pi, vi: _axpy(-lr, vi, pi), p, v_new)
     return p_new, v_new
+
+
+def _axpy(a: float, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """a·x + y as a new array, in two passes and one allocation (the update is memory-bound)."""
+    out = np.multiply(x, a)
+    out += y
+    return out

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,8 @@ def warm_up() -> threading.Thread:
 
     config.set_option("runner.postScriptGC", False)
 
+    data_status(wait=False)  # start verifying the MNIST cache now (hashing and zlib release the GIL)
+
     def run() -> None:
         time.sleep(1.0)  # let the first page render first
         import torch  # noqa: F401  (2 s on a small CPU; the phase 3-4 pages need it)
@@ -72,19 +75,26 @@ def data_present() -> bool:
     return cache_path().is_file()
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def _data_status(path: str, mtime: float) -> str:
-    from core.data import status
+@st.cache_resource(show_spinner=False)
+def _data_checks() -> tuple[ThreadPoolExecutor, dict]:
+    """One background worker and its verdicts, {(cache path, mtime): Future['ready' | 'corrupt' | ...]}."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="mnist-check"), {}
 
-    return status()
 
-
-def data_status() -> str:
-    """'ready', 'missing' or 'corrupt' (verified once per cache file version)."""
-    from core.data import cache_path
+def data_status(wait: bool = True) -> str | None:
+    """'ready', 'missing' or 'corrupt', verified (SHA-256, ~0.4 s) once per cache file version on a background
+    thread; with wait=False, None while that check is still running, so a page can draw first."""
+    from core.data import cache_path, status
 
     p = cache_path()
-    return _data_status(str(p), p.stat().st_mtime) if p.is_file() else "missing"
+    if not p.is_file():
+        return "missing"
+    pool, verdicts = _data_checks()
+    key = (str(p), p.stat().st_mtime_ns)
+    if key not in verdicts:
+        verdicts.setdefault(key, pool.submit(status))
+    fut = verdicts[key]
+    return fut.result() if wait or fut.done() else None
 
 
 @st.cache_resource(show_spinner="Loading MNIST…")
@@ -111,7 +121,7 @@ def fetch_mnist() -> None:
     bar = st.progress(0.0, text="Fetching MNIST…")
     load_mnist(fetch=True, progress=lambda what, frac: bar.progress(min(max(frac, 0.0), 1.0), text=what))
     bar.empty()
-    _data_status.clear()
+    _data_checks()[1].clear()
 
 
 # --- models and runs -------------------------------------------------------------------------------------

