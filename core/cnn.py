@@ -30,7 +30,7 @@ from core.data import MNIST
 from core.errors import UserError
 from core.runtime import machine_info, set_threads
 from core.storage import atomic_write_bytes, atomic_write_json
-from core.train import EpochMetrics, Finished, Record, Snapshot, StepMetrics
+from core.train import EpochMetrics, EvalMetrics, Finished, Record, Snapshot, StepMetrics, drive, total_steps
 
 ARCHS = ("seed", "default")
 CHECKPOINT_FORMAT = "digit-inference-engine/cnn-checkpoint"
@@ -73,18 +73,6 @@ PRESETS: dict[str, dict] = {
 
 # Fields that do not change the numbers a run produces (may differ when resuming).
 _RUNTIME_FIELDS = {"max_steps", "eval_every", "log_every", "snapshot_every", "threads", "device"}
-
-
-@dataclass(frozen=True)
-class EvalMetrics:
-    """A test-set measurement taken mid-epoch (config.eval_every), for time-to-accuracy curves."""
-
-    step: int
-    epoch: int
-    test_loss: float
-    test_accuracy: float
-    elapsed: float
-    train_seconds: float  # training compute only (evaluation excluded)
 
 
 def preset_config(preset: str = "default", **overrides) -> CNNConfig:
@@ -561,8 +549,6 @@ def command_line(a) -> str:
 
 
 def train_main(a) -> int:
-    from tqdm import tqdm
-
     from core.data import load_mnist
     from core.storage import new_run_dir
 
@@ -570,27 +556,8 @@ def train_main(a) -> int:
     validate(cfg)
     run_dir = new_run_dir(f"cnn-{cfg.preset}", a.out)
     data = load_mnist()
-    total = math.ceil(60_000 / cfg.batch_size) * cfg.epochs
-    if cfg.max_steps:
-        total = min(total, cfg.max_steps)
-    metrics: dict = {}
-    with tqdm(total=total, desc=f"train cnn ({cfg.preset}, {pick_device(cfg.device)})", unit="step") as bar:
-        for rec in train(cfg, data, run_dir):
-            if isinstance(rec, Snapshot) and rec.step and not bar.n:  # resumed: count speed from here
-                bar.n = bar.initial = bar.last_print_n = rec.step
-            if isinstance(rec, StepMetrics | EpochMetrics):
-                bar.n = rec.step
-            if isinstance(rec, StepMetrics):
-                bar.set_postfix(loss=f"{rec.loss:.3f}", ex_s=f"{rec.examples_per_s:,.0f}", refresh=False)
-                bar.refresh()
-            elif isinstance(rec, EvalMetrics):
-                bar.write(f"step {rec.step}: test acc {rec.test_accuracy:.4f} ({rec.train_seconds:.1f} s training)")
-            elif isinstance(rec, EpochMetrics):
-                bar.refresh()
-                bar.write(f"epoch {rec.epoch}: train acc {rec.train_accuracy:.4f}  test acc {rec.test_accuracy:.4f}"
-                          f"  ({rec.train_seconds:.1f} s training, {rec.elapsed:.1f} s wall)")
-            elif isinstance(rec, Finished):
-                metrics = rec.metrics
+    total = total_steps(cfg.batch_size, cfg.epochs, cfg.max_steps)
+    metrics = drive(train(cfg, data, run_dir), total, f"train cnn ({cfg.preset}, {pick_device(cfg.device)})")
     metrics["command"] = command_line(a)
     atomic_write_json(run_dir / "metrics.json", metrics)
     acc = metrics["test_accuracy"]

@@ -74,6 +74,9 @@ def export_onnx(module: nn.Module, path: Path, opset: int = OPSET) -> Path:
         )
     model = prog.model_proto
     model.producer_name, model.doc_string = "digit-inference-engine", "MNIST digit classifier"
+    for node in model.graph.node:  # the exporter's debug notes (source paths, line numbers): drop them so the
+        del node.metadata_props[:]  # file depends only on the weights, not on where the repo lives
+        node.doc_string = ""
     # The exporter records value_info for initializers too; the quantizers transpose Gemm weights and then
     # trip over those stale shapes, so keep only what shape inference derives.
     del model.graph.value_info[:]

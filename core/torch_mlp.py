@@ -310,23 +310,8 @@ def train_args(p) -> None:
 
 
 def _run(trainer, cfg: MLPConfig, data: MNIST, run_dir: Path | None, desc: str) -> dict:
-    from tqdm import tqdm
-
-    total = math.ceil(60_000 / cfg.batch_size) * cfg.epochs
-    metrics: dict = {}
-    with tqdm(total=min(total, cfg.max_steps or total), desc=desc, unit="step") as bar:
-        for rec in trainer(cfg, data, run_dir):
-            if isinstance(rec, StepMetrics):
-                bar.n = rec.step
-                bar.set_postfix(loss=f"{rec.loss:.3f}", ex_s=f"{rec.examples_per_s:,.0f}", refresh=False)
-                bar.refresh()
-            elif isinstance(rec, EpochMetrics):
-                bar.n = rec.step
-                bar.write(f"{desc} epoch {rec.epoch}: train acc {rec.train_accuracy:.4f}  "
-                          f"test acc {rec.test_accuracy:.4f}  ({rec.train_seconds:.1f} s training)")
-            elif isinstance(rec, Finished):
-                metrics = rec.metrics
-    return metrics
+    return train_np.drive(trainer(cfg, data, run_dir), train_np.total_steps(cfg.batch_size, cfg.epochs, cfg.max_steps),
+                          desc)
 
 
 def train_main(a) -> int:

@@ -50,6 +50,18 @@ class EpochMetrics:
 
 
 @dataclass(frozen=True)
+class EvalMetrics:
+    """A test-set measurement taken mid-epoch (e.g. CNNConfig.eval_every), for time-to-accuracy curves."""
+
+    step: int
+    epoch: int
+    test_loss: float
+    test_accuracy: float
+    elapsed: float
+    train_seconds: float  # training compute only (evaluation excluded)
+
+
+@dataclass(frozen=True)
 class Snapshot:
     step: int
     epoch: int
@@ -63,7 +75,7 @@ class Finished:
     run_dir: Path | None
 
 
-Record = StepMetrics | EpochMetrics | Snapshot | Finished
+Record = StepMetrics | EvalMetrics | EpochMetrics | Snapshot | Finished
 
 
 # --- configuration -------------------------------------------------------------------------------
@@ -342,31 +354,48 @@ def config_from_args(a, cls: type[SoftmaxConfig]) -> SoftmaxConfig:
     return cls(**{k: v for k, v in vars(a).items() if k in names})
 
 
-def run_cli(cfg: SoftmaxConfig, out: Path | None) -> int:
-    """Train with a progress bar; print where the run went."""
+def drive(records: Iterator[Record], total: int, desc: str) -> dict:
+    """Consume a trainer's records with a tqdm progress bar (the CLIs' view); return the final metrics."""
     from tqdm import tqdm
 
+    metrics: dict = {}
+    with tqdm(total=total, desc=desc, unit="step") as bar:
+        for rec in records:
+            if isinstance(rec, Snapshot) and rec.step and not bar.n:  # resumed: count speed from here
+                bar.n = bar.initial = bar.last_print_n = rec.step
+            if isinstance(rec, StepMetrics):
+                bar.n = rec.step
+                bar.set_postfix(loss=f"{rec.loss:.3f}", ex_s=f"{rec.examples_per_s:,.0f}", refresh=False)
+                bar.refresh()
+            elif isinstance(rec, EvalMetrics):
+                bar.write(f"{desc} step {rec.step}: test acc {rec.test_accuracy:.4f} "
+                          f"({rec.train_seconds:.1f} s training)")
+            elif isinstance(rec, EpochMetrics):
+                bar.n = rec.step
+                bar.refresh()
+                bar.write(f"{desc} epoch {rec.epoch}: train acc {rec.train_accuracy:.4f}  "
+                          f"test acc {rec.test_accuracy:.4f}  ({rec.train_seconds:.1f} s training, "
+                          f"{rec.elapsed:.1f} s wall)")
+            elif isinstance(rec, Finished):
+                metrics = rec.metrics
+    return metrics
+
+
+def total_steps(batch_size: int, epochs: int, max_steps: int | None) -> int:
+    total = math.ceil(60_000 / batch_size) * epochs
+    return min(total, max_steps) if max_steps else total
+
+
+def run_cli(cfg: SoftmaxConfig, out: Path | None) -> int:
+    """Train with a progress bar; print where the run went."""
     from core.data import load_mnist
     from core.storage import new_run_dir
 
     validate_config(cfg)
     run_dir = new_run_dir(kind_of(cfg), out)  # fails early, with one line, if unwritable
     data = load_mnist()
-    total = math.ceil(60_000 / cfg.batch_size) * cfg.epochs
-    if cfg.max_steps:
-        total = min(total, cfg.max_steps)
-    with tqdm(total=total, desc=f"train {kind_of(cfg)}", unit="step") as bar:
-        for rec in train(cfg, data, run_dir):
-            if isinstance(rec, StepMetrics):
-                bar.n = rec.step
-                bar.set_postfix(loss=f"{rec.loss:.3f}", ex_s=f"{rec.examples_per_s:,.0f}", refresh=False)
-                bar.refresh()
-            elif isinstance(rec, EpochMetrics):
-                bar.n = rec.step
-                bar.write(f"epoch {rec.epoch}: train acc {rec.train_accuracy:.4f}  test acc {rec.test_accuracy:.4f}"
-                          f"  ({rec.elapsed:.1f} s)")
-            elif isinstance(rec, Finished):
-                metrics = rec.metrics
+    total = total_steps(cfg.batch_size, cfg.epochs, cfg.max_steps)
+    metrics = drive(train(cfg, data, run_dir), total, f"train {kind_of(cfg)}")
     acc = metrics["test_accuracy"]
     print(f"test accuracy {acc:.4f} ({acc * 100:.2f} %) after {metrics['timings']['wall_seconds']:.1f} s; "
           f"run saved in {run_dir}")

@@ -233,12 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-training", action="store_true", help="camera and page figures only")
     ap.add_argument("--json", type=Path, default=None, help="output (default: runs/bench/dashboard.json)")
     a = ap.parse_args(argv)
-    if not B.in_netns():
-        why = B.netns_available()
-        if why:
-            print(f"error: cannot drive the browser here: {why}", file=sys.stderr)
-            return 2
-        return B.run_in_netns([sys.executable, "-m", "dashboard.bench", *(argv or sys.argv[1:])]).returncode
+    status = B.reexec_in_netns("dashboard.bench", argv)
+    if status is not None:
+        return status
     from core.storage import atomic_write_json, runs_dir
 
     r = run(a.epochs, a.repeats, a.window, a.skip_training)

@@ -56,6 +56,18 @@ def run_in_netns(argv: list[str], env: dict | None = None, timeout: float | None
     return subprocess.run(cmd, env={**os.environ, **(env or {}), NETNS_ENV: "1"}, timeout=timeout, cwd=REPO_ROOT)
 
 
+def reexec_in_netns(module: str, argv: list[str] | None) -> int | None:
+    """Outside the namespace: run `python -m module argv` inside a fresh one and return its exit status
+    (2 with a one-line error if that is impossible here). Inside it: None, i.e. carry on."""
+    if in_netns():
+        return None
+    why = netns_available()
+    if why:
+        print(f"error: cannot drive the browser here: {why}", file=sys.stderr)
+        return 2
+    return run_in_netns([sys.executable, "-m", module, *(sys.argv[1:] if argv is None else argv)]).returncode
+
+
 # --- the server ---------------------------------------------------------------------------------------------
 
 

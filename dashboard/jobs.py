@@ -87,7 +87,7 @@ class Job:
                 self.snapshot = rec
             elif isinstance(rec, Finished):
                 self.metrics, self.status = rec.metrics, FINISHED
-            else:  # e.g. core.cnn.EvalMetrics (mid-epoch test accuracy)
+            else:  # e.g. core.train.EvalMetrics (mid-epoch test accuracy)
                 self.evals.append(rec)
             self.progress = None
             self.version += 1

@@ -143,12 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-train", action="store_true", help="use the runs already on disk instead of training")
     ap.add_argument("--digit", type=int, default=0, help="MNIST test digit shown to the fake camera")
     a = ap.parse_args(argv)
-    if not B.in_netns():
-        why = B.netns_available()
-        if why:
-            print(f"error: cannot drive the browser here: {why}", file=sys.stderr)
-            return 2
-        return B.run_in_netns([sys.executable, "-m", "dashboard.screenshots", *(argv or sys.argv[1:])]).returncode
+    status = B.reexec_in_netns("dashboard.screenshots", argv)
+    if status is not None:
+        return status
     result = run(a.out.resolve(), train=not a.no_train, digit_index=a.digit)
     text = json.dumps(result, indent=2)
     if a.json:
