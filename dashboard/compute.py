@@ -94,6 +94,9 @@ def ladder_caption() -> str:
 # --- Phase 3: NumPy vs PyTorch -----------------------------------------------------------------------------
 
 
+PARITY_DEFAULTS = {"hidden": 256, "seed": 0, "index": 0, "batch": 128}  # the Phase 3 page's first view
+
+
 @st.cache_data(show_spinner="Running both frameworks…", max_entries=16)
 def parity_report(weights: str | None, mtime: float, hidden: int, seed: int, index: int, batch: int) -> dict:
     """The same MLP weights through NumPy and PyTorch: one digit's logits, max |Δ|s, one SGD step timed in each."""

