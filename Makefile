@@ -16,11 +16,12 @@ run: setup data web-deps  ## start the dashboard on http://localhost:$(PORT)
 test: setup-dev data chromium web-deps  ## run the whole test suite (browser tests included)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-$(VENV)/.runtime: requirements.txt
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
 		{ echo "Python 3.11 is required (found $$($(PYTHON) --version))"; exit 1; }
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e .  # `python -m core` from any folder
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
