@@ -30,7 +30,17 @@ from core.data import MNIST
 from core.errors import UserError
 from core.runtime import machine_info, set_threads
 from core.storage import atomic_write_bytes, atomic_write_json
-from core.train import EpochMetrics, EvalMetrics, Finished, Record, Snapshot, StepMetrics, drive, total_steps
+from core.train import (
+    EpochMetrics,
+    EvalMetrics,
+    Finished,
+    Record,
+    Snapshot,
+    StepMetrics,
+    common_problems,
+    drive,
+    total_steps,
+)
 
 ARCHS = ("seed", "default")
 CHECKPOINT_FORMAT = "digit-inference-engine/cnn-checkpoint"
@@ -83,15 +93,9 @@ def preset_config(preset: str = "default", **overrides) -> CNNConfig:
 
 
 def validate(cfg: CNNConfig) -> None:
-    problems = []
+    problems = common_problems(cfg)
     if cfg.preset not in ARCHS:
         problems.append(f"preset must be one of {', '.join(ARCHS)}")
-    if cfg.epochs < 1:
-        problems.append("epochs must be >= 1")
-    if not 1 <= cfg.batch_size <= 60_000:
-        problems.append("batch size must be in 1..60000")
-    if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
-        problems.append("learning rate must be a positive number")
     if not 0 <= cfg.warmup < 1:
         problems.append("warmup must be in [0, 1)")
     if not (cfg.weight_decay >= 0 and math.isfinite(cfg.weight_decay)):
@@ -102,11 +106,8 @@ def validate(cfg: CNNConfig) -> None:
         problems.append("label smoothing must be in [0, 1)")
     if not (0 <= cfg.rotate <= 180 and 0 <= cfg.translate <= 0.5 and 0 < cfg.scale_min <= cfg.scale_max <= 4):
         problems.append("augmentation: rotate in 0..180, translate in 0..0.5, 0 < scale min <= scale max <= 4")
-    for name in ("max_steps", "eval_every"):
-        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
-            problems.append(f"{name.replace('_', ' ')} must be >= 1")
-    if cfg.log_every < 1 or cfg.snapshot_every < 1:
-        problems.append("log/snapshot intervals must be >= 1")
+    if cfg.eval_every is not None and cfg.eval_every < 1:
+        problems.append("eval every must be >= 1")
     if cfg.device not in ("auto", "cpu", "cuda"):
         problems.append("device must be auto, cpu or cuda")
     if problems:

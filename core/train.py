@@ -116,7 +116,8 @@ def learning_rate(cfg: SoftmaxConfig, step: int, total: int) -> float:
     return 0.5 * cfg.lr * (1 + math.cos(math.pi * step / total))
 
 
-def validate_config(cfg: SoftmaxConfig) -> None:
+def common_problems(cfg) -> list[str]:
+    """What is wrong with the fields every trainer's config has (epochs, batch, lr, step limit, intervals)."""
     problems = []
     if cfg.epochs < 1:
         problems.append("epochs must be >= 1")
@@ -124,6 +125,15 @@ def validate_config(cfg: SoftmaxConfig) -> None:
         problems.append("batch size must be in 1..60000")
     if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
         problems.append("learning rate must be a positive number")
+    if cfg.max_steps is not None and cfg.max_steps < 1:
+        problems.append("max steps must be >= 1")
+    if cfg.log_every < 1 or cfg.snapshot_every < 1:
+        problems.append("log/snapshot intervals must be >= 1")
+    return problems
+
+
+def validate_config(cfg: SoftmaxConfig) -> None:
+    problems = common_problems(cfg)
     if not 0 <= cfg.momentum < 1:
         problems.append("momentum must be in [0, 1)")
     if not (cfg.l2 >= 0 and math.isfinite(cfg.l2)):
@@ -132,8 +142,6 @@ def validate_config(cfg: SoftmaxConfig) -> None:
         problems.append("schedule must be 'cosine' or 'constant'")
     if isinstance(cfg, MLPConfig) and not 1 <= cfg.hidden <= 8192:
         problems.append("hidden units must be in 1..8192")
-    if cfg.max_steps is not None and cfg.max_steps < 1:
-        problems.append("max steps must be >= 1")
     if problems:
         raise UserError("invalid training config: " + "; ".join(problems))
 

@@ -85,7 +85,7 @@ def test_nan_loss_stops_with_a_clear_message(mnist, tmp_path):
 @pytest.mark.parametrize(
     "change, message",
     [({"lr": float("nan")}, "learning rate"), ({"batch_size": 0}, "batch size"), ({"hidden": -3}, "hidden"),
-     ({"momentum": 1.5}, "momentum"), ({"epochs": 0}, "epochs")],
+     ({"momentum": 1.5}, "momentum"), ({"epochs": 0}, "epochs"), ({"log_every": 0}, "intervals")],
 )
 def test_bad_config_is_refused(mnist, change, message):
     with pytest.raises(UserError, match=message):
