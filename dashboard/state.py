@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,18 +30,54 @@ def registry() -> JobRegistry:
     return JobRegistry()
 
 
+_preloaded = threading.Lock()
+
+
+def preload() -> None:
+    """Load what the pages need on their first open, once per process (later calls return at once): torch,
+    pandas, the shipped model, MNIST, the Phase 3 page's first view and the Playground's
+    first sample; then freeze what lives forever out of the garbage collector's sight (see warm_up). The server
+    (dashboard/server.py) calls it at start-up, before it answers any page; warm_up calls it otherwise."""
+    import gc
+
+    with _preloaded:
+        if getattr(preload, "done", False):
+            return
+        # st.cache_* outside a page logs "missing ScriptRunContext": expected here. (Not streamlit_webrtc: imported
+        # outside a page, its component never renders.)
+        ctx_log = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
+        level = ctx_log.level
+        ctx_log.setLevel(logging.ERROR)
+        try:
+            import pandas  # noqa: F401  (0.25 s; the Home page's table)
+            import torch  # noqa: F401  (2 s on a small CPU; the phase 3-4 pages need it)
+
+            from dashboard import compute
+
+            shipped_model()
+            mnist()  # the verified arrays
+            d = compute.PARITY_DEFAULTS  # st.cache_data: shared by all sessions
+            compute.parity_report(None, 0.0, d["hidden"], d["seed"], d["index"], d["batch"])
+            compute.camera_like(0)
+        except UserError:
+            pass  # no data or no model yet: the pages say how to fix it
+        finally:
+            ctx_log.setLevel(level)
+        gc.collect()
+        gc.freeze()
+        preload.done = True
+
+
 @st.cache_resource(show_spinner=False)
 def warm_up() -> threading.Thread:
-    """Once per server process: make live redraws cheap, then (in the background, shortly after the first page
-    starts drawing) import torch and load MNIST so the pages that need them open fast. Nothing waits for it.
+    """Once per server process: make live redraws cheap, then preload() in the background (when the server did
+    not already do it at start-up) shortly after the first page starts drawing. Nothing waits for it.
 
     Streamlit runs a full `gc.collect()` after every script run, fragment reruns included; with torch imported
     that is ~100 ms holding the GIL, i.e. 10 % of a training thread's time at one redraw a second and a third
     of the camera's. So we switch that off for this app (Python's own GC still runs) and freeze the objects
     that live forever (modules, MNIST) out of the collector's sight, which makes every full collection cheap.
     """
-    import gc
-
     from streamlit import config
 
     config.set_option("runner.postScriptGC", False)
@@ -48,21 +85,9 @@ def warm_up() -> threading.Thread:
     data_status(wait=False)  # start verifying the MNIST cache now (hashing and zlib release the GIL)
 
     def run() -> None:
-        time.sleep(1.0)  # let the first page render first
-        import torch  # noqa: F401  (2 s on a small CPU; the phase 3-4 pages need it)
-
-        from core.data import load_mnist
-
-        try:
-            load_mnist(fetch=False)  # core caches the verified arrays
-            from dashboard import compute
-
-            d = compute.PARITY_DEFAULTS  # the Phase 3 page's first view (st.cache_data: shared by all sessions)
-            compute.parity_report(None, 0.0, d["hidden"], d["seed"], d["index"], d["batch"])
-        except UserError:
-            pass  # no data yet: the pages say how to fetch it
-        gc.collect()
-        gc.freeze()
+        if not getattr(preload, "done", False):
+            time.sleep(2.5)  # let the first page render first (the browser needs the CPU too)
+        preload()
 
     t = threading.Thread(target=run, name="warm-up", daemon=True)
     t.start()
@@ -88,11 +113,12 @@ def _data_checks() -> tuple[ThreadPoolExecutor, dict]:
 def data_status(wait: bool = True) -> str | None:
     """'ready', 'missing' or 'corrupt', verified (SHA-256, ~0.4 s) once per cache file version on a background
     thread; with wait=False, None while that check is still running, so a page can draw first."""
-    from core.data import cache_path, status
+    from core.data import cache_path, quick_status, status
 
+    known = quick_status()  # the file that `make run` (python -m core data) or a load just verified
+    if known is not None:
+        return known
     p = cache_path()
-    if not p.is_file():
-        return "missing"
     pool, verdicts = _data_checks()
     key = (str(p), p.stat().st_mtime_ns)
     if key not in verdicts:

@@ -103,6 +103,6 @@ with friendly("the pipeline"):
         else:
             col[1].warning(f"No digit: {stg.reason}.", icon=":material/visibility_off:")
     seed = PreprocessConfig.seed().to_dict()
-    st.dataframe([{"setting": k, "yours": str(new.get(k, v)), "seed": str(v),
-                   "changed": "●" if str(new.get(k, v)) != str(v) else ""} for k, v in seed.items()],
-                 hide_index=True)
+    rows = "".join(f"| {k} | `{new.get(k, v)}` | `{v}` | {'●' if str(new.get(k, v)) != str(v) else ''} |\n"
+                   for k, v in seed.items())
+    st.markdown("| setting | yours | the seed's | changed |\n|---|---|---|---|\n" + rows)

@@ -138,3 +138,13 @@ def test_cli_check_reports_state(private_data_dir):
     r = subprocess.run([sys.executable, "-m", "core", "data", "--idx", "/nonexistent"], capture_output=True,
                        text=True, env=env)
     assert r.returncode == 2 and r.stderr.strip() == "error: IDX folder not found: /nonexistent"
+
+
+def test_quick_status_trusts_only_the_file_that_was_verified(private_data_dir):
+    assert data.quick_status() == "missing"
+    data.load_mnist(fetch=True)  # builds and verifies the cache
+    assert data.quick_status() == "ready"
+    path = data.cache_path()
+    path.write_bytes(path.read_bytes()[:-100])  # any change of size or mtime: only a full check can tell
+    assert data.quick_status() is None
+    assert data.status() == "corrupt"
