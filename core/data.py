@@ -124,7 +124,7 @@ def _mark_verified(path: Path) -> None:
     try:
         atomic_write_json(_stamp_path(), _file_stamp(path))
     except UserError:
-        pass  # a read-only data folder: quick_status() then reports "unknown" and callers verify in full
+        pass  # a read-only data folder: quick_status() then returns None and callers verify in full
 
 
 def quick_status() -> str | None:

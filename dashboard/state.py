@@ -30,7 +30,7 @@ def registry() -> JobRegistry:
     return JobRegistry()
 
 
-_preloaded = threading.Lock()
+_preload_lock, _preloaded = threading.Lock(), threading.Event()
 
 
 def preload() -> None:
@@ -40,8 +40,8 @@ def preload() -> None:
     (dashboard/server.py) calls it at start-up, before it answers any page; warm_up calls it otherwise."""
     import gc
 
-    with _preloaded:
-        if getattr(preload, "done", False):
+    with _preload_lock:
+        if _preloaded.is_set():
             return
         # st.cache_* outside a page logs "missing ScriptRunContext": expected here. (Not streamlit_webrtc: imported
         # outside a page, its component never renders.)
@@ -65,7 +65,7 @@ def preload() -> None:
             ctx_log.setLevel(level)
         gc.collect()
         gc.freeze()
-        preload.done = True
+        _preloaded.set()
 
 
 @st.cache_resource(show_spinner=False)
@@ -85,7 +85,7 @@ def warm_up() -> threading.Thread:
     data_status(wait=False)  # start verifying the MNIST cache now (hashing and zlib release the GIL)
 
     def run() -> None:
-        if not getattr(preload, "done", False):
+        if not _preloaded.is_set():
             time.sleep(2.5)  # let the first page render first (the browser needs the CPU too)
         preload()
 
