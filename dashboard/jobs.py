@@ -145,13 +145,7 @@ class JobRegistry:
               save_partial: SavePartial | None = None) -> str:
         """Start `trainer(config, data, run_dir)` in a daemon thread; return the job's id."""
         job = Job(id=f"{kind}-{secrets.token_hex(4)}", kind=kind, config=config, run_dir=run_dir)
-        job.thread = threading.Thread(target=self._run, args=(job, trainer, save_partial),
-                                      name=f"train-{job.id}", daemon=True)
-        with self._lock:
-            self._jobs[job.id] = job
-            self._forget_old()
-        job.thread.start()
-        return job.id
+        return self._launch(job, "train", lambda: self._run(job, trainer, save_partial))
 
     def generation(self) -> int:
         """Changes whenever a job ends (so cached run listings can be refreshed)."""
@@ -185,7 +179,11 @@ class JobRegistry:
                 job.set(status=FAILED, progress=None,
                         message=f"stopped by an unexpected error: {type(e).__name__}: {e}")
 
-        job.thread = threading.Thread(target=run, name=f"task-{job.id}", daemon=True)
+        return self._launch(job, "task", run)
+
+    def _launch(self, job: Job, what: str, target: Callable[[], None]) -> str:
+        """Register `job` and run `target` in a daemon thread named after it; return the job's id."""
+        job.thread = threading.Thread(target=target, name=f"{what}-{job.id}", daemon=True)
         with self._lock:
             self._jobs[job.id] = job
             self._forget_old()
