@@ -8,12 +8,12 @@ PORT ?= 8501
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: run test setup setup-dev data chromium web-deps lint bench model screenshots clean
+.PHONY: run test setup setup-dev data chromium qemu web-deps lint bench model screenshots clean
 
 run: setup data web-deps  ## start the dashboard on http://localhost:$(PORT)
 	$(VENV)/bin/streamlit run dashboard/server.py --server.port $(PORT)
 
-test: setup-dev data chromium web-deps  ## run the whole test suite (browser tests included)
+test: setup-dev data chromium qemu web-deps  ## run the whole test suite (browser tests included)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 $(VENV)/.runtime: requirements.txt pyproject.toml
@@ -37,6 +37,9 @@ data: setup  ## fetch, verify and cache MNIST (no-op when cached)
 chromium:  ## Debian's chromium for the browser tests (never a downloaded browser)
 	@command -v chromium >/dev/null || { $(APT) update -q && $(APT) install -y -q chromium; }
 
+qemu:  ## Debian's qemu-user: the portability test runs the int8 model on an emulated CPU without VNNI
+	@command -v qemu-x86_64 >/dev/null || { $(APT) update -q && $(APT) install -y -q qemu-user; }
+
 web-deps: web/node_modules/.package-lock.json  ## onnxruntime-web, pinned by web/package-lock.json
 
 web/node_modules/.package-lock.json: web/package-lock.json
@@ -56,7 +59,7 @@ bench: setup-dev data web-deps chromium  ## every benchmark; each prints its fig
 screenshots: setup-dev data chromium web-deps  ## regenerate dashboard/screenshots/*.png (README tour) in Chromium
 	$(PY) -m dashboard.screenshots
 
-model: setup data  ## retrain and re-export the shipped model (core/assets/), exactly as it was made
+model: setup-dev data chromium web-deps  ## retrain and re-export the shipped model (core/assets/); export checks it in Chromium
 	$(PY) -m core train cnn --preset default --epochs 20 --seed 0 --threads 1 --out runs/cnn-default
 	$(PY) -m core export runs/cnn-default --ship
 

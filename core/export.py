@@ -1,10 +1,12 @@
 """Export a trained CNN to ONNX, check it, quantize it to 8 bits two ways, measure all three, pick one to ship.
 
 As onnxruntime-inference-examples do it: torch -> ONNX (named input "image" / output "logits", dynamic
-batch) -> onnx.checker -> onnxruntime vs torch logits -> quantize_dynamic (QUInt8, as the seed did) and
-quantize_static (QDQ, calibrated on training images) -> accuracy, size and latency of each. Every
-`.onnx` gets its contract JSON beside it (core.inference). BatchNorm is folded into the convolutions in
-torch before export, so the graph is Conv-Relu-MaxPool-Gemm only.
+batch) -> onnx.checker -> onnxruntime vs torch logits -> quantize (core.quantize: dynamic as the seed did,
+static QDQ with 7-bit weights) -> accuracy, size and latency of each. Every model's accuracy is measured on
+three backends: onnxruntime with every graph optimization (fused integer kernels), onnxruntime with none
+(reference math) and onnxruntime-web in Chromium; a model ships only when they agree on every test image
+and no CPU can saturate its integer sums. Every `.onnx` gets its contract JSON beside it (core.inference).
+BatchNorm is folded into the convolutions in torch before export, so the graph is Conv-Relu-MaxPool-Gemm only.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,19 +21,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from core import inference
+from core import inference, quantize
 from core.cnn import CNN, load_model
 from core.data import MNIST
 from core.errors import UserError
 from core.runtime import machine_info
-from core.storage import ASSETS_DIR, REPO_ROOT, atomic_write_bytes, atomic_write_json, ensure_dir, read_json
+from core.storage import ASSETS_DIR, atomic_write_bytes, atomic_write_json, ensure_dir, read_json
 
 OPSET = 18  # the torch.export-based exporter's lowest; onnxruntime-web 1.2x runs opsets up to 21
 FP32, DYNAMIC, STATIC = "fp32", "int8-dynamic", "int8-static"
 FILES = {FP32: "model.fp32.onnx", DYNAMIC: "model.int8-dynamic.onnx", STATIC: "model.int8-static.onnx"}
 MAX_DROP_PP = 0.1  # an int8 model may lose at most this much test accuracy (percentage points) vs fp32
 TORCH_TOL = 1e-4  # max |ORT - torch| on fp32 logits
-CALIBRATION_IMAGES = 1000  # training images the static quantizer calibrates activation ranges on
+BACKENDS = ("onnxruntime", "onnxruntime_reference", "onnxruntime_web_chromium")
 
 # Op types onnxruntime-web's wasm backend runs: it is onnxruntime's CPU kernels compiled to WebAssembly,
 # including the quantized ones (ConvInteger, MatMulInteger, DynamicQuantizeLinear, QLinear*, QDQ).
@@ -101,186 +101,12 @@ def check_onnx(path: Path):
 @torch.no_grad()
 def torch_vs_ort(module: nn.Module, path: Path, images: np.ndarray) -> float:
     """Max |logits_torch - logits_ORT| over uint8 images (N,28,28), run as one batch and as single images."""
-    x = (images.astype(np.float32) / 255.0)[:, None]  # (N,1,28,28)
+    x = inference.to_model_input(images)  # (N,1,28,28)
     session = inference.open_session(path)
     ref = module.eval().cpu()(torch.from_numpy(x)).numpy()
     batch = session.run(None, {inference.INPUT_NAME: x})[0]
     single = np.concatenate([session.run(None, {inference.INPUT_NAME: x[i : i + 1]})[0] for i in range(3)])
     return float(max(np.abs(ref - batch).max(), np.abs(ref[:3] - single).max()))
-
-
-# --- quantization -----------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _quiet_root_logger():
-    """The quantizer logs advice (run pre-processing) on the root logger; the seed did not, so neither do we."""
-    import logging
-
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
-
-
-def quantize_dynamic_like_seed(fp32: Path, out: Path) -> Path:
-    """Dynamic quantization as the seed did: uint8 per-tensor weights, activations quantized at run time."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    with tempfile.TemporaryDirectory() as tmp, _quiet_root_logger():
-        dst = Path(tmp) / out.name
-        quantize_dynamic(str(fp32), str(dst), weight_type=QuantType.QUInt8, per_channel=False)
-        return atomic_write_bytes(out, dst.read_bytes())
-
-
-def calibration_reader(images: np.ndarray, n: int = CALIBRATION_IMAGES, batch: int = 100, seed: int = 0):
-    """A CalibrationDataReader yielding `n` randomly chosen training images (uint8 (N,28,28)) in batches."""
-    from onnxruntime.quantization import CalibrationDataReader
-
-    idx = np.random.default_rng(seed).choice(len(images), size=min(n, len(images)), replace=False)
-    x = (images[np.sort(idx)].astype(np.float32) / 255.0)[:, None]  # (n,1,28,28)
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.batches = iter([{inference.INPUT_NAME: x[i : i + batch]} for i in range(0, len(x), batch)])
-
-        def get_next(self):
-            return next(self.batches, None)
-
-    return Reader()
-
-
-def quantize_static_qdq(fp32: Path, out: Path, train_images: np.ndarray, per_channel: bool = True,
-                        float_logits: bool = True) -> Path:
-    """Static QDQ quantization: uint8 activations with ranges calibrated (min/max) on training images,
-    int8 weights (per output channel by default). `float_logits` keeps the last layer (640 weights) in
-    float, so the logits are not rounded to 256 levels."""
-    import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
-
-    with tempfile.TemporaryDirectory() as tmp:
-        pre, dst = Path(tmp) / "pre.onnx", Path(tmp) / out.name
-        quant_pre_process(str(fp32), str(pre))  # shape inference + graph optimization, as the examples do
-        last = [n.name for n in onnx.load(str(pre)).graph.node if inference.OUTPUT_NAME in n.output]
-        quantize_static(
-            str(pre), str(dst), calibration_reader(train_images), quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=per_channel,
-            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=last if float_logits else None,
-        )
-        return atomic_write_bytes(out, dst.read_bytes())
-
-
-def op_types(path: Path) -> list[str]:
-    """Sorted distinct op types of a graph (domain-qualified when not the default ONNX domain)."""
-    import onnx
-
-    model = onnx.load(str(path))
-    return sorted({(f"{n.domain}." if n.domain not in ("", "ai.onnx") else "") + n.op_type for n in model.graph.node})
-
-
-def wasm_unsupported(ops: list[str]) -> list[str]:
-    """The op types in `ops` that onnxruntime-web's wasm backend is not known to run."""
-    return [op for op in ops if op not in WASM_OPS]
-
-
-def quantized_weights(path: Path) -> list[dict]:
-    """One row per quantized weight tensor of an int8 graph: name, shape, dtype, scale range, zero point(s)."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(path))
-    inits = {t.name: t for t in model.graph.initializer}
-    rows = []
-    for n in model.graph.node:
-        if n.op_type == "DequantizeLinear":  # x, x_scale, x_zero_point
-            wname, sname, zname = n.input[0], n.input[1], (list(n.input) + [""])[2]
-        elif n.op_type in ("ConvInteger", "MatMulInteger"):  # a, b (the weight), a_zero_point, b_zero_point
-            wname, zname = n.input[1], (list(n.input) + ["", "", ""])[3]
-            sname = wname.replace("_quantized", "_scale")
-        else:
-            continue
-        w = inits.get(wname)
-        if w is None or w.data_type not in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8) or len(w.dims) < 2:
-            continue  # activations and biases
-        scale = numpy_helper.to_array(inits[sname]) if sname in inits else np.array([np.nan])
-        zero = numpy_helper.to_array(inits[zname]) if zname in inits else np.array([0])
-        rows.append({
-            "tensor": wname, "shape": list(w.dims),
-            "dtype": "int8" if w.data_type == onnx.TensorProto.INT8 else "uint8",
-            "per_channel": bool(np.size(scale) > 1), "scale_min": float(np.min(scale)),
-            "scale_max": float(np.max(scale)), "zero_points": sorted({int(z) for z in np.ravel(zero)})[:4],
-        })
-    return rows
-
-
-# --- onnxruntime-web (wasm) -------------------------------------------------------------------------------
-
-ORT_WEB_DIR = REPO_ROOT / "web" / "node_modules" / "onnxruntime-web"  # installed by the web/ package.json
-_WASM_SCRIPT = r"""const path = require('path'), fs = require('fs');
-const [dir, input, n, ...models] = process.argv.slice(2);
-const ort = require(path.join(dir, 'dist', 'ort.node.min.js'));
-(async () => {
-  ort.env.wasm.numThreads = 1;
-  const buf = fs.readFileSync(input);
-  const data = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-  const N = parseInt(n), result = [];
-  const sessions = [];
-  for (const m of models) {
-    const sess = await ort.InferenceSession.create(fs.readFileSync(m), {executionProviders: ['wasm']});
-    const name = sess.inputNames[0];
-    const out = await sess.run({[name]: new ort.Tensor('float32', data, [N, 1, 28, 28])});
-    const one = {[name]: new ort.Tensor('float32', data.slice(0, 784), [1, 1, 28, 28])};
-    for (let i = 0; i < 50; i++) await sess.run(one);
-    sessions.push({sess, one, times: []});
-    result.push({logits: Array.from(out[sess.outputNames[0]].data)});
-  }
-  for (let round = 0; round < 15; round++) {  // interleaved, so load changes hit every model alike
-    for (const s of sessions) {
-      for (let i = 0; i < 20; i++) {
-        const t = performance.now();
-        await s.sess.run(s.one);
-        s.times.push(performance.now() - t);
-      }
-    }
-  }
-  sessions.forEach((s, i) => { s.times.sort((a, b) => a - b); result[i].ms1 = s.times[s.times.length >> 1]; });
-  process.stdout.write(JSON.stringify(result));
-})().catch(e => { process.stderr.write(String(e && e.message || e)); process.exit(1); });
-"""
-
-
-def wasm_run(paths: dict[str, Path], images: np.ndarray, ort_web: Path = ORT_WEB_DIR) -> dict[str, dict] | None:
-    """Run the models in onnxruntime-web's wasm backend under Node (one process, timed in interleaved rounds):
-    max |logits - native ORT|, argmax agreement, single-image latency (ms, 1 thread). None when node or
-    onnxruntime-web is not installed; {"ok": False, "error": ...} for each model when the run fails."""
-    import shutil
-    import subprocess
-
-    node = shutil.which("node")
-    if node is None or not (Path(ort_web) / "dist" / "ort.node.min.js").exists():
-        return None
-    x = (images.astype(np.float32) / 255.0)[:, None]  # (N,1,28,28)
-    with tempfile.TemporaryDirectory() as tmp:
-        script, data = Path(tmp) / "run.cjs", Path(tmp) / "x.f32"
-        script.write_text(_WASM_SCRIPT)
-        x.tofile(data)
-        run = subprocess.run([node, str(script), str(Path(ort_web).resolve()), str(data), str(len(x)),
-                              *[str(p) for p in paths.values()]], capture_output=True, text=True, timeout=600)
-    if run.returncode != 0:
-        error = (run.stderr.strip().splitlines() or ["node failed"])[-1][:300]
-        return {k: {"ok": False, "error": error} for k in paths}
-    results = {}
-    for (k, p), out in zip(paths.items(), json.loads(run.stdout), strict=True):
-        z = np.asarray(out["logits"], np.float32).reshape(len(x), -1)
-        session = inference.open_session(p)
-        ref = session.run(None, {session.get_inputs()[0].name: x})[0]
-        results[k] = {"ok": True, "max_abs_diff_vs_native": float(np.abs(z - ref).max()),
-                      "argmax_agreement": float((z.argmax(1) == ref.argmax(1)).mean()),
-                      "latency_ms_1": float(out["ms1"])}
-    return results
 
 
 # --- measurement --------------------------------------------------------------------------------------
@@ -290,10 +116,9 @@ def ort_accuracy(path: Path, images: np.ndarray, labels: np.ndarray, chunk: int 
     """Test accuracy of an ONNX model through onnxruntime (its own input name), uint8 images (N,28,28)."""
     session = inference.open_session(path)
     name = session.get_inputs()[0].name
-    correct = 0
-    for i in range(0, len(labels), chunk):
-        x = (images[i : i + chunk].astype(np.float32) / 255.0)[:, None]
-        correct += int((session.run(None, {name: x})[0].argmax(1) == labels[i : i + chunk]).sum())
+    x = inference.to_model_input(images)
+    correct = sum(int((session.run(None, {name: x[i : i + chunk]})[0].argmax(1) == labels[i : i + chunk]).sum())
+                  for i in range(0, len(labels), chunk))
     return correct / len(labels)
 
 
@@ -304,8 +129,8 @@ def latencies(paths: dict[str, Path], images: np.ndarray, rounds: int = 15, per_
     """
     sessions = {k: inference.open_session(p) for k, p in paths.items()}
     names = {k: s.get_inputs()[0].name for k, s in sessions.items()}
-    x1 = (images[:1].astype(np.float32) / 255.0)[:, None]
-    x256 = (np.resize(images, (256, 28, 28)).astype(np.float32) / 255.0)[:, None]
+    x1 = inference.to_model_input(images[:1])
+    x256 = inference.to_model_input(np.resize(images, (256, 28, 28)))
     one: dict[str, list[float]] = {k: [] for k in sessions}
     big: dict[str, list[float]] = {k: [] for k in sessions}
     for k, s in sessions.items():  # warm up
@@ -325,25 +150,86 @@ def latencies(paths: dict[str, Path], images: np.ndarray, rounds: int = 15, per_
             for k in sessions}
 
 
+def backend_rows(path: Path, data: MNIST) -> dict:
+    """Accuracy on the whole test set through onnxruntime optimized and reference (no graph optimization), their
+    argmax agreement and max |logit difference|, and the static saturation check (core.quantize)."""
+    both = quantize.optimized_vs_reference(path, data.test_images)
+    acc = {k: float((z.argmax(1) == data.test_labels).mean()) for k, z in both["logits"].items()}
+    return {"backends": {"onnxruntime": {"test_accuracy": acc["optimized"], "graph_optimization": "all"},
+                         "onnxruntime_reference": {"test_accuracy": acc["reference"], "graph_optimization": "none"}},
+            "optimized_vs_reference": {"argmax_agreement": both["argmax_agreement"],
+                                       "max_abs_logit_diff": both["max_abs_logit_diff"],
+                                       "images": len(data.test_labels)},
+            "saturation_risks": quantize.saturation_risks(path), "_logits": both["logits"]["optimized"]}
+
+
+def browser_row(path: Path, data: MNIST, native_logits: np.ndarray) -> dict:
+    """Accuracy of the model in onnxruntime-web inside Chromium (the web page's own session) on the whole test set,
+    its argmax agreement and max |logit difference| with native optimized onnxruntime, single-image latency."""
+    from core.web import browser_logits
+
+    r = browser_logits(path, data.test_images)
+    z = r["logits"]
+    return {"test_accuracy": float((z.argmax(1) == data.test_labels).mean()),
+            "argmax_agreement_with_onnxruntime": float((z.argmax(1) == native_logits.argmax(1)).mean()),
+            "max_abs_logit_diff_vs_onnxruntime": float(np.abs(z - native_logits).max()),
+            "latency_ms_1": r["latency_ms_1"]}
+
+
+def portability_problems(row: dict) -> list[str]:
+    """Why a measured model must not ship: CPU-dependent integer sums, or backends that disagree on an image."""
+    problems = list(row["saturation_risks"])
+    ovr = row["optimized_vs_reference"]
+    if ovr["argmax_agreement"] < 1.0:
+        problems.append(f"onnxruntime optimized and reference disagree on {1 - ovr['argmax_agreement']:.2%} of the "
+                        "test images")
+    web = row["backends"].get("onnxruntime_web_chromium")
+    if web is not None and web["argmax_agreement_with_onnxruntime"] < 1.0:
+        problems.append("onnxruntime-web in Chromium and onnxruntime disagree on "
+                        f"{1 - web['argmax_agreement_with_onnxruntime']:.2%} of the test images")
+    return problems
+
+
 def choose_shipping(rows: dict[str, dict]) -> tuple[str, str]:
-    """(format, reason): the fastest single-image int8 model among those within MAX_DROP_PP of fp32."""
+    """(format, reason): the fastest single-image portable int8 model among those within MAX_DROP_PP of fp32."""
     fp32 = rows[FP32]["test_accuracy"]
-    ok = {k: r for k, r in rows.items() if k != FP32 and (fp32 - r["test_accuracy"]) * 100 <= MAX_DROP_PP + 1e-9}
+    int8 = {k: r for k, r in rows.items() if k != FP32}
+    portable = {k: r for k, r in int8.items() if not r.get("portability_problems")}
+    ok = {k: r for k, r in portable.items() if (fp32 - r["test_accuracy"]) * 100 <= MAX_DROP_PP + 1e-9}
     figures = "; ".join(f"{k}: {r['test_accuracy'] * 100:.2f} %, {r['latency_ms_1'] * 1e3:.0f} µs, "
                         f"{r['size_bytes'] / 1000:.1f} kB" for k, r in rows.items())
+    if not portable:
+        raise UserError("no int8 model is portable: " + "; ".join(
+            f"{k}: {', '.join(r['portability_problems'])}" for k, r in int8.items()))
     if not ok:
-        best = max((k for k in rows if k != FP32), key=lambda k: rows[k]["test_accuracy"])
+        best = max(portable, key=lambda k: rows[k]["test_accuracy"])
         return best, f"no int8 model stays within {MAX_DROP_PP} pp of fp32; shipped the most accurate ({figures})"
     best = min(ok, key=lambda k: (rows[k]["latency_ms_1"], rows[k]["size_bytes"]))
-    return best, (f"both int8 formats measured; {best} is the fastest for one image among those within "
+    return best, (f"both int8 formats measured; {best} is the fastest for one image among the portable ones within "
                   f"{MAX_DROP_PP} pp of fp32 ({figures})")
 
 
 # --- the pipeline -------------------------------------------------------------------------------------
 
+QUANTIZATION = {
+    FP32: {"method": "none", "batchnorm": "folded into the convolutions"},
+    DYNAMIC: {"method": "onnxruntime quantize_dynamic", "weights": "uint8, per tensor",
+              "activations": "uint8, quantized at run time (DynamicQuantizeLinear)", "as": "the seed"},
+    STATIC: {"method": "onnxruntime quantize_static, QDQ format",
+             "weights": "int8 with 7-bit range (reduce_range: |w| <= 64), per output channel",
+             "activations": "uint8, ranges calibrated by min/max",
+             "calibration": f"{quantize.CALIBRATION_IMAGES} random MNIST training images (seed 0)",
+             "float": "the last layer, so the logits are not rounded to 256 levels",
+             "why_7_bit": "x86 CPUs without VNNI add u8 x s8 products in pairs in 16 bits; 255 x (64 + 64) = 32640 "
+                          "cannot saturate, so every CPU computes the same integers (8-bit weights gave 0.2 pp less "
+                          "on such a CPU)"},
+}
 
-def export_run(run_dir: Path, out_dir: Path, data: MNIST, export_command: str = "", progress=None) -> dict:
-    """Export, check, quantize (dynamic and static), measure and write contracts; returns the summary."""
+
+def export_run(run_dir: Path, out_dir: Path, data: MNIST, export_command: str = "", progress=None,
+               browser: bool = True) -> dict:
+    """Export, check, quantize (dynamic and static), measure on every backend and write contracts; returns the
+    summary. browser=False skips the Chromium backend (such an export cannot be shipped)."""
     say = progress or (lambda _what: None)
     run_dir, out_dir = Path(run_dir), ensure_dir(Path(out_dir))
     model, _ = load_model(run_dir)
@@ -359,60 +245,78 @@ def export_run(run_dir: Path, out_dir: Path, data: MNIST, export_command: str = 
     if not diff <= TORCH_TOL:
         raise UserError(f"onnxruntime and torch disagree by {diff:.2e} (> {TORCH_TOL}) on {paths[FP32]}")
     say("quantizing (dynamic, as the seed)")
-    quantize_dynamic_like_seed(paths[FP32], paths[DYNAMIC])
-    say(f"quantizing (static QDQ, calibrated on {CALIBRATION_IMAGES} training images)")
-    quantize_static_qdq(paths[FP32], paths[STATIC], data.train_images)
+    quantize.quantize_dynamic_like_seed(paths[FP32], paths[DYNAMIC])
+    say(f"quantizing (static QDQ, 7-bit weights, calibrated on {quantize.CALIBRATION_IMAGES} training images)")
+    quantize.quantize_static_qdq(paths[FP32], paths[STATIC], data.train_images)
 
     rows: dict[str, dict] = {}
+    native: dict[str, np.ndarray] = {}
     for k, p in paths.items():
-        say(f"measuring {k} accuracy")
+        say(f"measuring {k}: onnxruntime optimized and reference")
         check_onnx(p)
-        ops = op_types(p)
-        rows[k] = {"file": p.name, "size_bytes": p.stat().st_size,
-                   "test_accuracy": ort_accuracy(p, data.test_images, data.test_labels),
-                   "ops": ops, "wasm_unsupported_ops": wasm_unsupported(ops)}
+        ops = quantize.op_types(p)
+        rows[k] = {"file": p.name, "size_bytes": p.stat().st_size, "ops": ops,
+                   "wasm_unsupported_ops": wasm_unsupported(ops)}
+        rows[k] |= backend_rows(p, data)
+        native[k] = rows[k].pop("_logits")
+        rows[k]["test_accuracy"] = rows[k]["backends"]["onnxruntime"]["test_accuracy"]
     say("measuring latency")
     for k, lat in latencies(paths, data.test_images).items():
         rows[k] |= lat
     for r in rows.values():
         r["accuracy_drop_pp"] = round((rows[FP32]["test_accuracy"] - r["test_accuracy"]) * 100, 4)
-    say("running each model in onnxruntime-web (wasm, Node)")
-    wasm = wasm_run(paths, data.test_images[:1000])
-    for k, r in rows.items():
-        r["wasm"] = wasm[k] if wasm else {"ok": None, "note": f"node or {ORT_WEB_DIR} not available; not run"}
-    ship, reason = choose_shipping(rows)
 
-    quant = {
-        FP32: {"method": "none", "batchnorm": "folded into the convolutions"},
-        DYNAMIC: {"method": "onnxruntime quantize_dynamic", "weights": "uint8, per tensor",
-                  "activations": "uint8, quantized at run time (DynamicQuantizeLinear)", "as": "the seed"},
-        STATIC: {"method": "onnxruntime quantize_static, QDQ format", "weights": "int8, per output channel",
-                 "activations": "uint8, ranges calibrated by min/max",
-                 "calibration": f"{CALIBRATION_IMAGES} random MNIST training images (seed 0)",
-                 "float": "the last layer (64x10 weights), so the logits are not rounded to 256 levels"},
-    }
     arch = {"name": model.arch, "params": sum(p.numel() for p in model.parameters()),
             "layers": [type(m).__name__ for m in list(model.features) + list(model.classifier)]}
-    for k, p in paths.items():
-        contract = inference.make_contract(
-            p, preprocess=inference.default_preprocess(),
-            metrics={"test_accuracy": rows[k]["test_accuracy"], "test_set": "MNIST test, 10,000 images",
-                     "fp32_test_accuracy": rows[FP32]["test_accuracy"], "accuracy_drop_pp": rows[k]["accuracy_drop_pp"],
-                     "latency_ms_1": rows[k]["latency_ms_1"], "throughput_256_per_s": rows[k]["throughput_256_per_s"],
+
+    def contract_for(k: str) -> dict:
+        r = rows[k]
+        return inference.make_contract(
+            paths[k], preprocess=inference.default_preprocess(),
+            metrics={"test_accuracy": r["test_accuracy"], "test_set": "MNIST test, 10,000 images",
+                     "backends": r["backends"], "optimized_vs_reference": r["optimized_vs_reference"],
+                     "fp32_test_accuracy": rows[FP32]["test_accuracy"], "accuracy_drop_pp": r["accuracy_drop_pp"],
+                     "latency_ms_1": r["latency_ms_1"], "throughput_256_per_s": r["throughput_256_per_s"],
                      "ort_threads": 1, "onnxruntime": _ort_version(), "machine": machine_info()},
-            extra={"architecture": arch, "quantization": quant[k], "opset": OPSET, "ops": rows[k]["ops"],
-                   "wasm_ops_supported": not rows[k]["wasm_unsupported_ops"], "wasm_check": rows[k]["wasm"],
+            extra={"architecture": arch, "quantization": QUANTIZATION[k], "opset": OPSET, "ops": r["ops"],
+                   "integer_layers": quantize.integer_weight_ranges(paths[k]),
+                   "wasm_ops_supported": not r["wasm_unsupported_ops"],
                    "training_command": run_metrics.get("command", ""), "export_command": export_command,
                    "training_metrics": {"test_accuracy_torch": run_metrics.get("test_accuracy"),
                                         "train_seconds": (run_metrics.get("timings") or {}).get("train_seconds"),
                                         "threads": (run_metrics.get("timings") or {}).get("threads")}},
         )
-        write_contract_checked(p, contract)
+
+    for k in paths:  # the web page reads the contract, so each model gets one before Chromium runs it
+        write_contract_checked(paths[k], contract_for(k))
+    if browser:
+        for k, p in paths.items():
+            say(f"measuring {k} in onnxruntime-web (Chromium)")
+            rows[k]["backends"]["onnxruntime_web_chromium"] = browser_row(p, data, native[k])
+    for k in paths:
+        rows[k]["portability_problems"] = portability_problems(rows[k])
+        write_contract_checked(paths[k], contract_for(k))
+    ship, reason = choose_shipping(rows)
     summary = {"run_dir": str(run_dir), "torch_vs_ort_max_abs_diff": diff, "models": rows,
                "shipping": {"format": ship, "file": FILES[ship], "reason": reason},
                "training_command": run_metrics.get("command", ""), "export_command": export_command}
     atomic_write_json(out_dir / "export.json", summary)
     return summary
+
+
+def wasm_unsupported(ops: list[str]) -> list[str]:
+    """The op types in `ops` that onnxruntime-web's wasm backend is not known to run."""
+    return [op for op in ops if op not in WASM_OPS]
+
+
+def backends_disagree(contract: dict) -> list[str]:
+    """Why a contract cannot be shipped: a backend missing, or accuracies that differ between backends."""
+    backends = (contract.get("metrics") or {}).get("backends") or {}
+    missing = [b for b in BACKENDS if b not in backends]
+    if missing:
+        return [f"not measured on {', '.join(missing)}"]
+    accs = {b: backends[b]["test_accuracy"] for b in BACKENDS}
+    return [] if len(set(accs.values())) == 1 else [f"backends differ: {accs}"]
 
 
 def write_contract_checked(path: Path, contract: dict) -> Path:
@@ -423,9 +327,16 @@ def write_contract_checked(path: Path, contract: dict) -> Path:
 
 
 def ship(model_path: Path, dest_dir: Path = ASSETS_DIR) -> Path:
-    """Copy an exported model and its contract to `dest_dir` as model.onnx + model.json (the shipped model)."""
+    """Copy an exported model and its contract to `dest_dir` as model.onnx + model.json (the shipped model).
+
+    Refused (UserError) unless the contract shows the model portable: no integer sum that a CPU without VNNI
+    could saturate, and the same accuracy on onnxruntime optimized, reference and onnxruntime-web in Chromium.
+    """
     model_path = Path(model_path)
     contract = inference.read_contract(model_path)
+    problems = quantize.saturation_risks(model_path) + backends_disagree(contract)
+    if problems:
+        raise UserError(f"{model_path.name} is not portable, not shipped: {'; '.join(problems)}")
     dest = ensure_dir(dest_dir) / "model.onnx"
     atomic_write_bytes(dest, model_path.read_bytes())
     contract = contract | {"model_file": dest.name, "exported_as": model_path.name}
@@ -447,25 +358,34 @@ def export_args(p) -> None:
     p.add_argument("run_dir", type=Path, help="a `train cnn` run folder (holding model.pt or checkpoint.pt)")
     p.add_argument("--out", type=Path, default=None, help="where the .onnx files go (default: RUN_DIR/onnx)")
     p.add_argument("--ship", action="store_true", help="also copy the chosen int8 model to core/assets/ as model.onnx")
+    p.add_argument("--no-browser", dest="browser", action="store_false",
+                   help="skip the onnxruntime-web check in Chromium (the result cannot be shipped)")
 
 
 def export_main(a) -> int:
     from core.data import load_mnist
 
+    if a.ship and not a.browser:
+        raise UserError("--ship needs the Chromium check; drop --no-browser")
     out = a.out or Path(a.run_dir) / "onnx"
     command = " ".join(["python -m core export", str(a.run_dir)] + (["--out", str(a.out)] if a.out else [])
                        + (["--ship"] if a.ship else []))
-    summary = export_run(a.run_dir, out, load_mnist(), command, progress=lambda what: print(f"... {what}", flush=True))
+    summary = export_run(a.run_dir, out, load_mnist(), command, progress=lambda what: print(f"... {what}", flush=True),
+                         browser=a.browser)
     print(f"torch vs onnxruntime (fp32): max |diff| {summary['torch_vs_ort_max_abs_diff']:.2e}")
-    print(f"{'model':<14} {'test acc':>9} {'drop pp':>8} {'size kB':>8} {'1 image µs':>11} "
-          f"{'batch 256 img/s':>16}  ops")
+    print(f"{'model':<14} {'onnxruntime':>11} {'reference':>9} {'Chromium':>9} {'drop pp':>8} {'size kB':>8} "
+          f"{'1 image µs':>11} {'web µs':>7} {'opt vs ref':>17}  ops")
     for k, r in summary["models"].items():
-        flag = "" if not r["wasm_unsupported_ops"] else f"  NOT in wasm: {r['wasm_unsupported_ops']}"
-        w = r["wasm"]
-        flag += (f"  | wasm: {w['latency_ms_1'] * 1e3:.0f} µs, max |diff| {w['max_abs_diff_vs_native']:.1e}"
-                 if w.get("ok") else f"  | wasm: {w.get('error') or w.get('note')}")
-        print(f"{k:<14} {r['test_accuracy'] * 100:8.2f}% {r['accuracy_drop_pp']:8.2f} {r['size_bytes'] / 1000:8.1f} "
-              f"{r['latency_ms_1'] * 1e3:11.0f} {r['throughput_256_per_s']:16,.0f}  {' '.join(r['ops'])}{flag}")
+        b, ovr = r["backends"], r["optimized_vs_reference"]
+        web = b.get("onnxruntime_web_chromium")
+        web_us = f"{web['latency_ms_1'] * 1e3:7.0f}" if web else "      -"
+        cells = [f"{b[x]['test_accuracy'] * 100:8.2f} %" if x in b else "        -" for x in BACKENDS]
+        print(f"{k:<14} {cells[0]:>11} {cells[1]:>9} {cells[2]:>9} {r['accuracy_drop_pp']:8.2f} "
+              f"{r['size_bytes'] / 1000:8.1f} {r['latency_ms_1'] * 1e3:11.0f} "
+              f"{web_us} "
+              f"{ovr['argmax_agreement'] * 100:6.2f} % Δ{ovr['max_abs_logit_diff']:8.2g}  {' '.join(r['ops'])}")
+        for problem in r["portability_problems"]:
+            print(f"  not portable: {problem}")
     s = summary["shipping"]
     print(f"shipping {s['format']}: {s['reason']}")
     if a.ship:

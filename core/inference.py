@@ -134,11 +134,22 @@ class OnnxModel:
         return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def open_session(model_path: Path, threads: int = 1):
-    """An onnxruntime CPU session, or a one-line UserError if the file is not a usable ONNX model."""
+def to_model_input(images: np.ndarray) -> np.ndarray:
+    """MNIST-style uint8 images (N,28,28) -> the model's input (N,1,28,28) float32 in [0,1]."""
+    return (np.asarray(images, np.float32) / 255.0)[:, None]
+
+
+def open_session(model_path: Path, threads: int = 1, optimized: bool = True):
+    """An onnxruntime CPU session, or a one-line UserError if the file is not a usable ONNX model.
+
+    optimized=False turns every graph optimization off: QDQ pairs then stay float math (the reference the
+    fused integer kernels are compared with, see core.quantize).
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    if not optimized:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3

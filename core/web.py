@@ -25,6 +25,8 @@ import time
 import zipfile
 from pathlib import Path
 
+import numpy as np
+
 from core.errors import UserError
 from core.inference import default_model_path, load_model
 from core.storage import REPO_ROOT
@@ -499,6 +501,60 @@ def camera_latency(browser, url: str, frames: int = 200) -> dict:
         "preprocess_plus_inference_p90_ms": _p90(per_frame),
         "with_capture_median_ms": _median(stats["total"]),
     }
+
+
+def page_logits(page, images, chunk: int = 1000) -> np.ndarray:
+    """Logits of uint8 images (N,28,28) from the web page open in `page` (its own onnxruntime-web session). The
+    page converts pixels to the model's input exactly as core.inference.to_model_input does (float32 of u/255)."""
+    import base64
+
+    run = """async ([b64, n]) => {
+        const u8 = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const x = new Float32Array(u8.length);
+        for (let i = 0; i < u8.length; i++) x[i] = u8[i] / 255;
+        return Array.from(await digitApp.logits(x, n));
+    }"""
+    images = np.ascontiguousarray(images, np.uint8)
+    out = []
+    for i in range(0, len(images), chunk):
+        part = images[i : i + chunk]
+        z = page.evaluate(run, [base64.b64encode(part.tobytes()).decode(), len(part)])
+        out.append(np.asarray(z, np.float32).reshape(len(part), -1))
+    return np.concatenate(out)
+
+
+def page_latency_ms(page, image, groups: int = 30, per_group: int = 50) -> float:
+    """Median single-image inference time (ms) of the page's session: performance.now() is coarsened to 0.1 ms
+    there, so `groups` groups of `per_group` runs are timed and the median group time is divided by per_group."""
+    import base64
+
+    return float(page.evaluate("""async ([b64, groups, k]) => {
+        const u8 = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const x = Float32Array.from(u8, (v) => v / 255), t = [];
+        for (let i = 0; i < 30; i++) await digitApp.logits(x, 1);
+        for (let g = 0; g < groups; g++) {
+          const t0 = performance.now();
+          for (let i = 0; i < k; i++) await digitApp.logits(x, 1);
+          t.push((performance.now() - t0) / k);
+        }
+        t.sort((a, b) => a - b);
+        return t[t.length >> 1];
+    }""", [base64.b64encode(np.ascontiguousarray(image, np.uint8).tobytes()).decode(), groups, per_group]))
+
+
+def browser_logits(model_path: Path, images) -> dict:
+    """Run a model in onnxruntime-web inside headless Chromium through the web page: logits of uint8 images
+    (N,28,28) and the median single-image latency in ms (page_logits, page_latency_ms)."""
+    with tempfile.TemporaryDirectory(prefix="digits-web-check-") as tmp:
+        build_bundle(Path(tmp) / "bundle", model_path)
+        with serving(Path(tmp) / "bundle") as server, chromium() as browser:
+            page = browser.new_context().new_page()
+            page.goto(server.url)
+            page.wait_for_selector("body[data-state=ready], body[data-state=error]", state="attached", timeout=60_000)
+            if page.evaluate("document.body.dataset.state") != "ready":
+                raise UserError(f"the web page could not load {model_path}: {page.text_content('#alert')}")
+            page.evaluate("digitApp.whenIdle()")
+            return {"logits": page_logits(page, images), "latency_ms_1": page_latency_ms(page, images[0])}
 
 
 def bench_web(model_path: Path | None = None, loads: int = 5, frames: int = 200, width: int = 640,

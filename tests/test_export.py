@@ -10,7 +10,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
-from core import cnn, export, inference
+from core import cnn, export, inference, quantize
 from core.data import MNIST, load_mnist
 from core.errors import UserError
 from core.storage import read_json
@@ -80,15 +80,33 @@ def test_quantized_graphs_use_wasm_ops_only(exported):
     for kind in export.FILES:
         assert export.wasm_unsupported(summary["models"][kind]["ops"]) == []
     assert export.wasm_unsupported(["Conv", "com.microsoft.QGemm"]) == ["com.microsoft.QGemm"]
-    for kind, row in summary["models"].items():  # really run in onnxruntime-web, when web/ has it installed
-        if row["wasm"]["ok"] is not None:
-            assert row["wasm"]["ok"] and row["wasm"]["argmax_agreement"] == 1.0, kind
-            assert row["wasm"]["max_abs_diff_vs_native"] <= 1e-3, kind
-    rows = export.quantized_weights(out / export.FILES[export.STATIC])
+    rows = quantize.quantized_weights(out / export.FILES[export.STATIC])
     shapes = sorted(r["shape"] for r in rows)
     assert shapes == [[16, 1, 3, 3], [32, 16, 3, 3], [64, 864], [96, 32, 3, 3]]  # the last layer stays float
     assert all(r["dtype"] == "int8" and r["per_channel"] for r in rows)
-    assert {r["dtype"] for r in export.quantized_weights(out / export.FILES[export.DYNAMIC])} == {"uint8"}
+    assert {r["dtype"] for r in quantize.quantized_weights(out / export.FILES[export.DYNAMIC])} == {"uint8"}
+
+
+@pytest.mark.browser
+def test_every_model_is_measured_on_three_backends_that_agree(exported):
+    _, out, summary = exported
+    for kind, row in summary["models"].items():
+        b = row["backends"]
+        assert set(b) == set(export.BACKENDS), kind
+        assert len({v["test_accuracy"] for v in b.values()}) == 1, kind  # the same accuracy everywhere
+        assert row["optimized_vs_reference"]["argmax_agreement"] == 1.0, kind
+        web = b["onnxruntime_web_chromium"]
+        assert web["argmax_agreement_with_onnxruntime"] == 1.0 and web["max_abs_logit_diff_vs_onnxruntime"] <= 1e-3
+        assert row["portability_problems"] == [] and row["saturation_risks"] == []
+        c = inference.load_model(out / export.FILES[kind]).contract
+        assert c["metrics"]["backends"] == b  # the contract records all three
+
+
+def test_static_int8_weights_cannot_saturate_on_any_cpu(exported):
+    _, out, summary = exported
+    path = out / export.FILES[export.STATIC]
+    assert quantize.saturation_risks(path) == []  # 7-bit weights: 255 x (64 + 64) <= 32767
+    assert max(r["max_abs_weight"] for r in quantize.integer_weight_ranges(path)) <= 64
 
 
 def test_choose_shipping():
@@ -100,6 +118,12 @@ def test_choose_shipping():
     assert export.choose_shipping(rows)[0] == export.STATIC
     rows[export.STATIC]["test_accuracy"] = 0.9930  # 0.2 pp below fp32: out of bounds
     assert export.choose_shipping(rows)[0] == export.DYNAMIC
+    rows[export.STATIC]["test_accuracy"] = 0.9949
+    rows[export.STATIC]["portability_problems"] = ["could saturate"]  # faster and closer, but not portable
+    assert export.choose_shipping(rows)[0] == export.DYNAMIC
+    rows[export.DYNAMIC]["portability_problems"] = ["backends disagree"]
+    with pytest.raises(UserError, match="no int8 model is portable"):
+        export.choose_shipping(rows)
 
 
 def test_ship_copies_model_and_contract(exported, tmp_path):
@@ -191,7 +215,7 @@ def test_shipped_model_meets_its_contract(mnist):
     m = inference.load_model(inference.default_model_path())
     c = m.contract
     assert c["size_bytes"] <= 215_140  # no bigger than the seed's model
-    assert c["wasm_ops_supported"] and export.wasm_unsupported(export.op_types(m.path)) == []
+    assert c["wasm_ops_supported"] and export.wasm_unsupported(quantize.op_types(m.path)) == []
     x = mnist.test_images.astype(np.float32) / 255
     acc = float((np.concatenate([m.logits(x[i : i + 2000]) for i in range(0, 10_000, 2000)]).argmax(1)
                  == mnist.test_labels).mean())

@@ -482,6 +482,20 @@ def test_model_in_the_browser_matches_onnxruntime(site, recorder, mnist) -> None
     print(f"model: 20 digits, max |browser - onnxruntime| = {np.abs(got - want).max():.3g}")
 
 
+@pytest.mark.browser
+def test_model_in_the_browser_reproduces_the_contract_accuracy_on_every_test_image(site, recorder, mnist) -> None:
+    contract = load_model(MODEL).contract
+    page = recorder().open(site.url).page
+    z = web.page_logits(page, mnist.test_images)  # all 10,000 test images through the page's session
+    acc = float((z.argmax(1) == mnist.test_labels).mean())
+    backends = contract["metrics"]["backends"]
+    assert acc == backends["onnxruntime_web_chromium"]["test_accuracy"] == contract["metrics"]["test_accuracy"]
+    native = load_model(MODEL).logits(mnist.test_images.astype(np.float32) / 255)
+    assert (z.argmax(1) == native.argmax(1)).all()
+    print(f"model in Chromium: {acc:.2%} on 10,000 test images, max |browser - onnxruntime| "
+          f"{np.abs(z - native).max():.3g}")
+
+
 # ------------------------------------------------------------------------------------------ drawing
 
 
