@@ -49,15 +49,11 @@ web/node_modules/.package-lock.json: web/package-lock.json
 lint: setup-dev
 	$(VENV)/bin/ruff check core dashboard pages tests
 
-bench: setup-dev data web-deps chromium  ## every benchmark; each prints its figures and writes JSON under runs/bench/
-	$(PY) -m core bench numpy
-	$(PY) -m core bench models
-	$(PY) -m core bench preprocess
-	$(PY) -m core bench web
-	$(PY) -m dashboard.bench
+bench: setup-dev data web-deps chromium  ## every benchmark (core/bench/); each prints its figures and writes runs/bench/NAME.json
+	for b in $$($(PY) -c 'from core.cli import BENCHMARKS; print(*BENCHMARKS)'); do $(PY) -m core bench $$b || exit 1; done
 
 screenshots: setup-dev data chromium web-deps  ## regenerate dashboard/screenshots/*.png (README tour) in Chromium
-	$(PY) -m dashboard.screenshots
+	$(PY) -m core screenshots
 
 model: setup-dev data chromium web-deps  ## retrain and re-export the shipped model (core/assets/); export checks it in Chromium
 	$(PY) -m core train cnn --preset default --epochs 20 --seed 0 --threads 1 --out runs/cnn-default

@@ -16,21 +16,26 @@ from core.errors import UserError
 
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "data": ("core.data", "data", "fetch, verify and cache MNIST (or import IDX files)"),
-    "train softmax": ("core.train", "softmax", "phase 1: softmax regression in NumPy"),
-    "train mlp": ("core.train", "mlp", "phase 2: 784-H-10 MLP in NumPy"),
+    "train softmax": ("core.numpy_train", "softmax", "phase 1: softmax regression in NumPy"),
+    "train mlp": ("core.numpy_train", "mlp", "phase 2: 784-H-10 MLP in NumPy"),
     "train torch-mlp": ("core.torch_mlp", "train", "phase 3: the same MLP in PyTorch"),
-    "train cnn": ("core.cnn", "train", "phase 4: CNN with per-sample augmentation (PyTorch)"),
-    "parity": ("core.torch_mlp", "parity", "phase 3: prove NumPy MLP == PyTorch MLP on the same weights"),
+    "train cnn": ("core.cnn_train", "train", "phase 4: CNN with per-sample augmentation (PyTorch)"),
+    "parity": ("core.parity", "parity", "phase 3: prove NumPy MLP == PyTorch MLP on the same weights"),
     "export": ("core.export", "export", "export a CNN run to ONNX, check it, quantize it to int8"),
-    "golden": ("core.preprocess", "golden", "write golden vectors of the camera preprocessing"),
+    "golden": ("core.golden", "golden", "write golden vectors of the camera preprocessing"),
     "predict": ("core.predict", "predict", "classify image files through the camera pipeline"),
-    "export-web": ("core.web", "export_web", "emit the static web deployment"),
-    "serve-web": ("core.web", "serve_web", "serve a web bundle on 127.0.0.1"),
-    "bench numpy": ("core.bench", "numpy", "NumPy vs PyTorch MLP training throughput; phase 1-2 accuracy"),
-    "bench models": ("core.model_bench", "models", "accuracy, size, latency of every model"),
-    "bench preprocess": ("core.predict", "bench", "camera pipeline latency vs references"),
-    "bench web": ("core.web", "web_bench", "static web page: bundle size, first prediction, per-frame latency"),
+    "export-web": ("core.bundle", "export_web", "emit the static web deployment"),
+    "serve-web": ("core.serve", "serve_web", "serve a web bundle on 127.0.0.1"),
+    "screenshots": ("core.screenshots", "screenshots", "the README tour: every dashboard page in Chromium"),
+    **{f"bench {name}": (f"core.bench.{module}", "bench", about) for name, module, about in (
+        ("numpy", "numpy_training", "NumPy vs PyTorch MLP training throughput; phase 1-2 accuracy"),
+        ("models", "models", "accuracy, size, latency of every model"),
+        ("preprocess", "preprocess", "camera pipeline accuracy and latency vs references"),
+        ("web", "web", "static web page: bundle size, first prediction, per-frame latency"),
+        ("dashboard", "dashboard", "dashboard: camera fps, live-training overhead, page open times"),
+    )},
 }
+BENCHMARKS = [name.split()[1] for name in COMMANDS if name.startswith("bench ")]  # `make bench` runs each
 GROUPS = {"train": "train a model", "bench": "measure speed and accuracy"}
 
 
@@ -69,6 +74,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
+    args._argv = list(argv)  # commands that re-run themselves elsewhere (a network namespace) need the words
     module, fn, _ = COMMANDS[args._command]
     run: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), f"{fn}_main")
     try:

@@ -9,6 +9,12 @@ class UserError(Exception):
     """A problem the user can fix: entry points print it as one line, without a traceback."""
 
 
+def first_line(e: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its type's name when it has none), at most `limit` characters."""
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:limit]
+
+
 def check_array(
     x: object,
     name: str,

@@ -14,17 +14,17 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from core import inference, quantize
+from core import contract, inference, quantize
 from core.cnn import CNN, load_model
 from core.data import MNIST
-from core.errors import UserError
+from core.errors import UserError, first_line
+from core.preprocess import PreprocessConfig
 from core.runtime import machine_info
 from core.storage import ASSETS_DIR, atomic_write_bytes, atomic_write_json, ensure_dir, read_json
 
@@ -68,7 +68,7 @@ def export_onnx(module: nn.Module, path: Path, opset: int = OPSET) -> Path:
     x = torch.rand(2, 1, 28, 28)
     with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():  # the exporter narrates its steps
         prog = torch.onnx.export(
-            module, (x,), None, input_names=[inference.INPUT_NAME], output_names=[inference.OUTPUT_NAME],
+            module, (x,), None, input_names=[contract.INPUT_NAME], output_names=[contract.OUTPUT_NAME],
             dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), dynamo=True, opset_version=opset,
             verbose=False, external_data=False,
         )
@@ -92,8 +92,7 @@ def check_onnx(path: Path):
         model = onnx.load(str(path))
         onnx.checker.check_model(model, full_check=True)
     except Exception as e:  # onnx raises DecodeError, ValidationError, InferenceError...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"{path} is not a valid ONNX model: {first[:200]}") from None
+        raise UserError(f"{path} is not a valid ONNX model: {first_line(e)}") from None
     inference.check_graph_io(model, path)
     return model
 
@@ -104,50 +103,12 @@ def torch_vs_ort(module: nn.Module, path: Path, images: np.ndarray) -> float:
     x = inference.to_model_input(images)  # (N,1,28,28)
     session = inference.open_session(path)
     ref = module.eval().cpu()(torch.from_numpy(x)).numpy()
-    batch = session.run(None, {inference.INPUT_NAME: x})[0]
-    single = np.concatenate([session.run(None, {inference.INPUT_NAME: x[i : i + 1]})[0] for i in range(3)])
+    batch = session.run(None, {contract.INPUT_NAME: x})[0]
+    single = np.concatenate([session.run(None, {contract.INPUT_NAME: x[i : i + 1]})[0] for i in range(3)])
     return float(max(np.abs(ref - batch).max(), np.abs(ref[:3] - single).max()))
 
 
 # --- measurement --------------------------------------------------------------------------------------
-
-
-def ort_accuracy(path: Path, images: np.ndarray, labels: np.ndarray, chunk: int = 1000) -> float:
-    """Test accuracy of an ONNX model through onnxruntime (its own input name), uint8 images (N,28,28)."""
-    session = inference.open_session(path)
-    name = session.get_inputs()[0].name
-    x = inference.to_model_input(images)
-    correct = sum(int((session.run(None, {name: x[i : i + chunk]})[0].argmax(1) == labels[i : i + chunk]).sum())
-                  for i in range(0, len(labels), chunk))
-    return correct / len(labels)
-
-
-def latencies(paths: dict[str, Path], images: np.ndarray, rounds: int = 15, per_round: int = 40) -> dict[str, dict]:
-    """Median single-image latency (ms) and batch-256 throughput (images/s) of each model, 1 ORT thread.
-
-    The models are timed in interleaved rounds, so a noisy neighbour on a shared CPU hits all of them alike.
-    """
-    sessions = {k: inference.open_session(p) for k, p in paths.items()}
-    names = {k: s.get_inputs()[0].name for k, s in sessions.items()}
-    x1 = inference.to_model_input(images[:1])
-    x256 = inference.to_model_input(np.resize(images, (256, 28, 28)))
-    one: dict[str, list[float]] = {k: [] for k in sessions}
-    big: dict[str, list[float]] = {k: [] for k in sessions}
-    for k, s in sessions.items():  # warm up
-        for _ in range(20):
-            s.run(None, {names[k]: x1})
-        s.run(None, {names[k]: x256})
-    for _ in range(rounds):
-        for k, s in sessions.items():
-            for _ in range(per_round):
-                t = time.perf_counter()
-                s.run(None, {names[k]: x1})
-                one[k].append(time.perf_counter() - t)
-            t = time.perf_counter()
-            s.run(None, {names[k]: x256})
-            big[k].append(time.perf_counter() - t)
-    return {k: {"latency_ms_1": float(np.median(one[k]) * 1e3), "throughput_256_per_s": float(256 / np.median(big[k]))}
-            for k in sessions}
 
 
 def backend_rows(path: Path, data: MNIST) -> dict:
@@ -166,7 +127,7 @@ def backend_rows(path: Path, data: MNIST) -> dict:
 def browser_row(path: Path, data: MNIST, native_logits: np.ndarray) -> dict:
     """Accuracy of the model in onnxruntime-web inside Chromium (the web page's own session) on the whole test set,
     its argmax agreement and max |logit difference| with native optimized onnxruntime, single-image latency."""
-    from core.web import browser_logits
+    from core.bundle import browser_logits
 
     r = browser_logits(path, data.test_images)
     z = r["logits"]
@@ -226,6 +187,47 @@ QUANTIZATION = {
 }
 
 
+def measure_natively(paths: dict[str, Path], data: MNIST, say) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
+    """Each file's row (size, ops, both native backends, latency, drop from fp32) and its optimized logits."""
+    rows: dict[str, dict] = {}
+    native: dict[str, np.ndarray] = {}
+    for k, p in paths.items():
+        say(f"measuring {k}: onnxruntime optimized and reference")
+        check_onnx(p)
+        ops = quantize.op_types(p)
+        rows[k] = {"file": p.name, "size_bytes": p.stat().st_size, "ops": ops,
+                   "wasm_unsupported_ops": wasm_unsupported(ops)}
+        rows[k] |= backend_rows(p, data)
+        native[k] = rows[k].pop("_logits")
+        rows[k]["test_accuracy"] = rows[k]["backends"]["onnxruntime"]["test_accuracy"]
+    say("measuring latency")
+    for k, lat in inference.latencies(paths, data.test_images).items():
+        rows[k] |= lat
+    for r in rows.values():
+        r["accuracy_drop_pp"] = round((rows[FP32]["test_accuracy"] - r["test_accuracy"]) * 100, 4)
+    return rows, native
+
+
+def model_contract(path: Path, kind: str, rows: dict[str, dict], arch: dict, run_metrics: dict,
+                   export_command: str) -> dict:
+    """The contract of one exported file: its measured figures (every backend), architecture, quantization."""
+    r, timings = rows[kind], run_metrics.get("timings") or {}
+    return contract.make_contract(
+        path, preprocess=PreprocessConfig().to_dict(),
+        metrics={"test_accuracy": r["test_accuracy"], "test_set": "MNIST test, 10,000 images",
+                 "backends": r["backends"], "optimized_vs_reference": r["optimized_vs_reference"],
+                 "fp32_test_accuracy": rows[FP32]["test_accuracy"], "accuracy_drop_pp": r["accuracy_drop_pp"],
+                 "latency_ms_1": r["latency_ms_1"], "throughput_256_per_s": r["throughput_256_per_s"],
+                 "ort_threads": 1, "onnxruntime": _ort_version(), "machine": machine_info()},
+        extra={"architecture": arch, "quantization": QUANTIZATION[kind], "opset": OPSET, "ops": r["ops"],
+               "integer_layers": quantize.integer_weight_ranges(path),
+               "wasm_ops_supported": not r["wasm_unsupported_ops"],
+               "training_command": run_metrics.get("command", ""), "export_command": export_command,
+               "training_metrics": {"test_accuracy_torch": run_metrics.get("test_accuracy"),
+                                    "train_seconds": timings.get("train_seconds"), "threads": timings.get("threads")}},
+    )
+
+
 def export_run(run_dir: Path, out_dir: Path, data: MNIST, export_command: str = "", progress=None,
                browser: bool = True) -> dict:
     """Export, check, quantize (dynamic and static), measure on every backend and write contracts; returns the
@@ -249,43 +251,12 @@ def export_run(run_dir: Path, out_dir: Path, data: MNIST, export_command: str = 
     say(f"quantizing (static QDQ, 7-bit weights, calibrated on {quantize.CALIBRATION_IMAGES} training images)")
     quantize.quantize_static_qdq(paths[FP32], paths[STATIC], data.train_images)
 
-    rows: dict[str, dict] = {}
-    native: dict[str, np.ndarray] = {}
-    for k, p in paths.items():
-        say(f"measuring {k}: onnxruntime optimized and reference")
-        check_onnx(p)
-        ops = quantize.op_types(p)
-        rows[k] = {"file": p.name, "size_bytes": p.stat().st_size, "ops": ops,
-                   "wasm_unsupported_ops": wasm_unsupported(ops)}
-        rows[k] |= backend_rows(p, data)
-        native[k] = rows[k].pop("_logits")
-        rows[k]["test_accuracy"] = rows[k]["backends"]["onnxruntime"]["test_accuracy"]
-    say("measuring latency")
-    for k, lat in latencies(paths, data.test_images).items():
-        rows[k] |= lat
-    for r in rows.values():
-        r["accuracy_drop_pp"] = round((rows[FP32]["test_accuracy"] - r["test_accuracy"]) * 100, 4)
-
+    rows, native = measure_natively(paths, data, say)
     arch = {"name": model.arch, "params": sum(p.numel() for p in model.parameters()),
             "layers": [type(m).__name__ for m in list(model.features) + list(model.classifier)]}
 
     def contract_for(k: str) -> dict:
-        r = rows[k]
-        return inference.make_contract(
-            paths[k], preprocess=inference.default_preprocess(),
-            metrics={"test_accuracy": r["test_accuracy"], "test_set": "MNIST test, 10,000 images",
-                     "backends": r["backends"], "optimized_vs_reference": r["optimized_vs_reference"],
-                     "fp32_test_accuracy": rows[FP32]["test_accuracy"], "accuracy_drop_pp": r["accuracy_drop_pp"],
-                     "latency_ms_1": r["latency_ms_1"], "throughput_256_per_s": r["throughput_256_per_s"],
-                     "ort_threads": 1, "onnxruntime": _ort_version(), "machine": machine_info()},
-            extra={"architecture": arch, "quantization": QUANTIZATION[k], "opset": OPSET, "ops": r["ops"],
-                   "integer_layers": quantize.integer_weight_ranges(paths[k]),
-                   "wasm_ops_supported": not r["wasm_unsupported_ops"],
-                   "training_command": run_metrics.get("command", ""), "export_command": export_command,
-                   "training_metrics": {"test_accuracy_torch": run_metrics.get("test_accuracy"),
-                                        "train_seconds": (run_metrics.get("timings") or {}).get("train_seconds"),
-                                        "threads": (run_metrics.get("timings") or {}).get("threads")}},
-        )
+        return model_contract(paths[k], k, rows, arch, run_metrics, export_command)
 
     for k in paths:  # the web page reads the contract, so each model gets one before Chromium runs it
         write_contract_checked(paths[k], contract_for(k))
@@ -309,9 +280,9 @@ def wasm_unsupported(ops: list[str]) -> list[str]:
     return [op for op in ops if op not in WASM_OPS]
 
 
-def backends_disagree(contract: dict) -> list[str]:
+def backends_disagree(c: dict) -> list[str]:
     """Why a contract cannot be shipped: a backend missing, or accuracies that differ between backends."""
-    backends = (contract.get("metrics") or {}).get("backends") or {}
+    backends = (c.get("metrics") or {}).get("backends") or {}
     missing = [b for b in BACKENDS if b not in backends]
     if missing:
         return [f"not measured on {', '.join(missing)}"]
@@ -319,11 +290,11 @@ def backends_disagree(contract: dict) -> list[str]:
     return [] if len(set(accs.values())) == 1 else [f"backends differ: {accs}"]
 
 
-def write_contract_checked(path: Path, contract: dict) -> Path:
+def write_contract_checked(path: Path, c: dict) -> Path:
     """Write the contract beside `path`, then load both back through core.inference as a consumer would."""
-    inference.write_contract(path, contract)
+    contract.write_contract(path, c)
     inference.load_model(path)
-    return inference.contract_path(path)
+    return contract.contract_path(path)
 
 
 def ship(model_path: Path, dest_dir: Path = ASSETS_DIR) -> Path:
@@ -333,14 +304,13 @@ def ship(model_path: Path, dest_dir: Path = ASSETS_DIR) -> Path:
     could saturate, and the same accuracy on onnxruntime optimized, reference and onnxruntime-web in Chromium.
     """
     model_path = Path(model_path)
-    contract = inference.read_contract(model_path)
-    problems = quantize.saturation_risks(model_path) + backends_disagree(contract)
+    c = contract.read_contract(model_path)
+    problems = quantize.saturation_risks(model_path) + backends_disagree(c)
     if problems:
         raise UserError(f"{model_path.name} is not portable, not shipped: {'; '.join(problems)}")
     dest = ensure_dir(dest_dir) / "model.onnx"
     atomic_write_bytes(dest, model_path.read_bytes())
-    contract = contract | {"model_file": dest.name, "exported_as": model_path.name}
-    inference.write_contract(dest, contract)
+    contract.write_contract(dest, c | {"model_file": dest.name, "exported_as": model_path.name})
     inference.load_model(dest)
     return dest
 
@@ -390,6 +360,6 @@ def export_main(a) -> int:
     print(f"shipping {s['format']}: {s['reason']}")
     if a.ship:
         dest = ship(out / s["file"])
-        print(f"copied {s['file']} and its contract to {dest} and {inference.contract_path(dest)}")
+        print(f"copied {s['file']} and its contract to {dest} and {contract.contract_path(dest)}")
     print(f"files in {out}")
     return 0

@@ -1,48 +1,28 @@
-"""The model contract and onnxruntime sessions: every consumer (predict, dashboard, web) loads models here.
+"""onnxruntime sessions over a model and its contract (core.contract): every consumer loads models here.
 
-Contract: a JSON file beside each `.onnx` (`model.onnx` -> `model.json`) naming the input and output,
-their shapes, the input scaling and the preprocessing parameters the model expects, plus the model's
-measured accuracy, size and SHA-256. The input is float32 (N,1,28,28) in [0,1], white ink on black,
-MNIST-framed; any normalization happens inside the graph, so consumers never rescale.
+`load_model` checks the contract, opens a CPU session and checks the graph's input and output against the
+contract; `OnnxModel` turns images into logits and probabilities. Also the measurements every benchmark
+and the export share: accuracy over a set, single-image latency and batch throughput.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from core.errors import UserError, check_array
-from core.storage import ASSETS_DIR, atomic_write_json, read_json
-
-CONTRACT_FORMAT = "digit-inference-engine/model-contract"
-CONTRACT_VERSION = 1
-INPUT_NAME, OUTPUT_NAME = "image", "logits"
+from core.contract import INPUT_NAME, OUTPUT_NAME, contract_path, read_contract
+from core.errors import UserError, check_array, first_line
+from core.numpy_nets import softmax
+from core.storage import ASSETS_DIR
 
 
 def default_model_path() -> Path:
     """The shipped int8 model, committed in core/assets/."""
     return ASSETS_DIR / "model.onnx"
-
-
-def contract_path(model_path: Path) -> Path:
-    return Path(model_path).with_suffix(".json")
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def default_preprocess() -> dict:
-    """The camera preprocessing parameters for a contract: core.preprocess's defaults ({} until it exists)."""
-    try:
-        from core.preprocess import PreprocessConfig
-    except ImportError:
-        return {}
-    return asdict(PreprocessConfig())
 
 
 def _dims(value_info) -> list:
@@ -66,48 +46,6 @@ def check_graph_io(model, path: Path) -> None:
         raise UserError(f"{Path(path).name}: output '{OUTPUT_NAME}' has shape {_dims(outs[0])}, not (N,10)")
 
 
-def make_contract(model_path: Path, *, preprocess: dict, metrics: dict, extra: dict | None = None) -> dict:
-    """Build the contract for an exported model file (size and digest read from the file)."""
-    model_path = Path(model_path)
-    return {
-        "format": CONTRACT_FORMAT,
-        "version": CONTRACT_VERSION,
-        "model_file": model_path.name,
-        "sha256": sha256_file(model_path),
-        "size_bytes": model_path.stat().st_size,
-        "input": {
-            "name": INPUT_NAME,
-            "shape": ["batch", 1, 28, 28],
-            "dtype": "float32",
-            "range": [0.0, 1.0],
-            "polarity": "white ink on black background, MNIST-framed (20x20 box, centre of mass at centre)",
-        },
-        "output": {"name": OUTPUT_NAME, "shape": ["batch", 10], "dtype": "float32", "kind": "logits"},
-        "labels": list(range(10)),
-        "preprocess": preprocess,
-        "metrics": metrics,
-        **(extra or {}),
-    }
-
-
-def write_contract(model_path: Path, contract: dict) -> Path:
-    return atomic_write_json(contract_path(model_path), contract)
-
-
-def read_contract(model_path: Path) -> dict:
-    """Read and check the contract beside `model_path` (format, version, digest of the model file)."""
-    path = contract_path(model_path)
-    c = read_json(path, "model contract")
-    if c.get("format") != CONTRACT_FORMAT or c.get("version") != CONTRACT_VERSION:
-        raise UserError(f"{path} is not a version-{CONTRACT_VERSION} model contract of this project")
-    for key in ("sha256", "input", "output", "preprocess"):
-        if key not in c:
-            raise UserError(f"model contract {path} lacks '{key}'")
-    if sha256_file(model_path) != c["sha256"]:
-        raise UserError(f"{model_path} does not match its contract {path.name} (SHA-256 differs)")
-    return c
-
-
 @dataclass(frozen=True)
 class OnnxModel:
     """An onnxruntime session plus its contract."""
@@ -129,9 +67,8 @@ class OnnxModel:
         return self.session.run(None, {name_in: np.ascontiguousarray(x, dtype=np.float32)})[0]
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        z = self.logits(images).astype(np.float64)
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+        """(N,28,28) or (N,1,28,28) float32 in [0,1] -> (N,10) softmax of the logits."""
+        return softmax(self.logits(images).astype(np.float64)).astype(np.float32)
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:
@@ -156,8 +93,7 @@ def open_session(model_path: Path, threads: int = 1, optimized: bool = True):
     try:
         return ort.InferenceSession(str(model_path), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types for every parse failure
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"{model_path} is not a loadable ONNX model: {first[:200]}") from None
+        raise UserError(f"{model_path} is not a loadable ONNX model: {first_line(e)}") from None
 
 
 def load_model(model_path: Path | None = None, threads: int = 1) -> OnnxModel:
@@ -193,3 +129,44 @@ def _load_cached(path: str, _stamp: tuple, threads: int) -> OnnxModel:
     if len(out_shape) != 2 or out_shape[1] != 10:
         raise UserError(f"{p.name}: graph output shape {out_shape} does not match the contract's (N,10)")
     return OnnxModel(path=p, contract=contract, session=session)
+
+
+# --- measurements shared by the export and the benchmarks ----------------------------------------------------
+
+
+def accuracy(path: Path, images: np.ndarray, labels: np.ndarray, chunk: int = 1000) -> float:
+    """Test accuracy of an ONNX model through onnxruntime (its own input name), uint8 images (N,28,28)."""
+    session = open_session(path)
+    name = session.get_inputs()[0].name
+    x = to_model_input(images)
+    correct = sum(int((session.run(None, {name: x[i : i + chunk]})[0].argmax(1) == labels[i : i + chunk]).sum())
+                  for i in range(0, len(labels), chunk))
+    return correct / len(labels)
+
+
+def latencies(paths: dict[str, Path], images: np.ndarray, rounds: int = 15, per_round: int = 40) -> dict[str, dict]:
+    """Median single-image latency (ms) and batch-256 throughput (images/s) of each model, 1 ORT thread.
+
+    The models are timed in interleaved rounds, so a noisy neighbour on a shared CPU hits all of them alike.
+    """
+    sessions = {k: open_session(p) for k, p in paths.items()}
+    names = {k: s.get_inputs()[0].name for k, s in sessions.items()}
+    x1 = to_model_input(images[:1])
+    x256 = to_model_input(np.resize(images, (256, 28, 28)))
+    one: dict[str, list[float]] = {k: [] for k in sessions}
+    big: dict[str, list[float]] = {k: [] for k in sessions}
+    for k, s in sessions.items():  # warm up
+        for _ in range(20):
+            s.run(None, {names[k]: x1})
+        s.run(None, {names[k]: x256})
+    for _ in range(rounds):
+        for k, s in sessions.items():
+            for _ in range(per_round):
+                t = time.perf_counter()
+                s.run(None, {names[k]: x1})
+                one[k].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            s.run(None, {names[k]: x256})
+            big[k].append(time.perf_counter() - t)
+    return {k: {"latency_ms_1": float(np.median(one[k]) * 1e3), "throughput_256_per_s": float(256 / np.median(big[k]))}
+            for k in sessions}

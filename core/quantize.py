@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core import inference
+from core import contract, inference
 from core.storage import atomic_write_bytes
 
 CALIBRATION_IMAGES = 1000  # training images the static quantizer calibrates activation ranges on
@@ -59,7 +59,7 @@ def calibration_reader(images: np.ndarray, n: int = CALIBRATION_IMAGES, batch: i
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.batches = iter([{inference.INPUT_NAME: x[i : i + batch]} for i in range(0, len(x), batch)])
+            self.batches = iter([{contract.INPUT_NAME: x[i : i + batch]} for i in range(0, len(x), batch)])
 
         def get_next(self):
             return next(self.batches, None)
@@ -76,7 +76,7 @@ def quantize_static_qdq(fp32: Path, out: Path, train_images: np.ndarray) -> Path
     with tempfile.TemporaryDirectory() as tmp:
         pre, dst = Path(tmp) / "pre.onnx", Path(tmp) / out.name
         quant_pre_process(str(fp32), str(pre))  # shape inference + graph optimization, as the examples do
-        last = [n.name for n in onnx.load(str(pre)).graph.node if inference.OUTPUT_NAME in n.output]
+        last = [n.name for n in onnx.load(str(pre)).graph.node if contract.OUTPUT_NAME in n.output]
         quantize_static(
             str(pre), str(dst), calibration_reader(train_images), quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import io
 import json
 import os
@@ -18,6 +20,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"  # shipped, committed artefacts (default model)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+TEMP_SUFFIX = ".tmp"  # every atomic write goes through ".<name>.<random>.tmp" beside its target
+
+
+def umask() -> int:
+    """This process's file-creation mask (read once at import)."""
+    return _UMASK
 
 
 def data_dir() -> Path:
@@ -46,7 +54,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write `data` to `path` through a temporary file in the same folder and an atomic rename."""
     path = Path(path)
     ensure_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file normal permissions
         with os.fdopen(fd, "wb") as f:
@@ -94,3 +102,32 @@ def new_run_dir(kind: str, out: Path | None = None) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = runs_dir() / f"{kind}-{stamp}-{secrets.token_hex(2)}"
     return ensure_dir(Path(out))
+
+
+def remove_stale_temporaries(folder: Path, min_age_s: float = 0.0) -> list[Path]:
+    """Delete the temporary files an atomic write killed midway left in `folder` (".*.tmp"); return them."""
+    removed = []
+    now = time.time()
+    for p in Path(folder).glob(f".*{TEMP_SUFFIX}"):
+        try:
+            if p.is_file() and now - p.stat().st_mtime >= min_age_s:
+                p.unlink()
+                removed.append(p)
+        except OSError:
+            pass  # gone already, or not ours to delete
+    return removed
+
+
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where the system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):  # old kernel, or a filesystem without it
+        return False
+    raise OSError(err, os.strerror(err), str(b))

@@ -1,4 +1,4 @@
-"""Phase 3: the phase-2 MLP translated to PyTorch, with proof that both compute the same numbers.
+"""Phase 3: the phase-2 MLP translated to PyTorch (core.parity proves both compute the same numbers).
 
 `nn.Linear` stores its weight as (out, in), the transpose of our `W` (in, out): W1 = fc1.weight.T.
 The NumPy update (v <- mu·v + g + l2·W;  W <- W - lr·v) is exactly torch.optim.SGD with momentum
@@ -10,9 +10,8 @@ initialization, data order and learning-rate schedule, so their runs differ only
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core import numpy_nets as nn_np
-from core import train as train_np
+from core import loop, numpy_nets, numpy_train
 from core.data import MNIST, flat
 from core.errors import UserError
-from core.numpy_nets import LossAndGrads, MLPParams, SoftmaxParams
-from core.runtime import set_threads
+from core.numpy_nets import MLPParams, SoftmaxParams
+from core.numpy_train import MLPConfig
 from core.storage import atomic_write_json
-from core.train import EpochMetrics, Finished, MLPConfig, Record, Snapshot, StepMetrics
 
 # --- the modules ---------------------------------------------------------------------------------
 
@@ -37,8 +34,8 @@ class TorchMLP(nn.Module):
 
     def __init__(self, hidden: int, dtype: torch.dtype = torch.float32):
         super().__init__()
-        self.fc1 = nn.Linear(nn_np.D, hidden, dtype=dtype)
-        self.fc2 = nn.Linear(hidden, nn_np.K, dtype=dtype)
+        self.fc1 = nn.Linear(numpy_nets.D, hidden, dtype=dtype)
+        self.fc2 = nn.Linear(hidden, numpy_nets.K, dtype=dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z1 = self.fc1(torch.flatten(x, 1))  # (N,784) -> (N,H)
@@ -50,7 +47,7 @@ class TorchSoftmax(nn.Module):
 
     def __init__(self, dtype: torch.dtype = torch.float32):
         super().__init__()
-        self.fc = nn.Linear(nn_np.D, nn_np.K, dtype=dtype)
+        self.fc = nn.Linear(numpy_nets.D, numpy_nets.K, dtype=dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(x, 1))
@@ -88,7 +85,7 @@ def to_numpy(m: TorchMLP | TorchSoftmax) -> MLPParams | SoftmaxParams:
                      W2=_np(m.fc2.weight).T.copy(), b2=_np(m.fc2.bias))
 
 
-def _grads_numpy(m: TorchMLP | TorchSoftmax) -> MLPParams | SoftmaxParams:
+def grads_numpy(m: TorchMLP | TorchSoftmax) -> MLPParams | SoftmaxParams:
     if isinstance(m, TorchSoftmax):
         return SoftmaxParams(W=_np(m.fc.weight.grad).T.copy(), b=_np(m.fc.bias.grad))
     return MLPParams(W1=_np(m.fc1.weight.grad).T.copy(), b1=_np(m.fc1.bias.grad),
@@ -114,83 +111,6 @@ def l2_penalty(m: nn.Module, l2: float) -> torch.Tensor:
     return 0.5 * l2 * sum(w.square().sum() for w in _weights(m))
 
 
-# --- the reference: autograd on the same weights ------------------------------------------------------
-
-
-def torch_loss_and_grads(p: MLPParams | SoftmaxParams, X: np.ndarray, y: np.ndarray, l2: float = 0.0) -> LossAndGrads:
-    """What core.numpy_nets.loss_and_grads computes, by torch.autograd (in the parameters' dtype)."""
-    m = from_numpy(p)
-    x = torch.from_numpy(np.asarray(X, p.W1.dtype if isinstance(p, MLPParams) else p.W.dtype))
-    loss = F.cross_entropy(m(x), torch.from_numpy(np.asarray(y, np.int64))) + l2_penalty(m, l2)
-    loss.backward()
-    return LossAndGrads(float(loss.detach()), _grads_numpy(m))
-
-
-def torch_sgd_steps(p: MLPParams | SoftmaxParams, X: np.ndarray, y: np.ndarray, lr: float, momentum: float,
-                    l2: float, steps: int = 1) -> MLPParams | SoftmaxParams:
-    """Parameters after `steps` torch.optim.SGD steps on the batch (X (B,784), y (B,))."""
-    m = from_numpy(p)
-    opt = sgd(m, lr, momentum, l2)
-    x, t = torch.from_numpy(np.asarray(X, _np(next(m.parameters())).dtype)), torch.from_numpy(np.asarray(y, np.int64))
-    for _ in range(steps):
-        opt.zero_grad()
-        F.cross_entropy(m(x), t).backward()  # weight decay adds l2·W to the weights' gradients
-        opt.step()
-    return to_numpy(m)
-
-
-def numpy_sgd_steps(p: MLPParams | SoftmaxParams, X: np.ndarray, y: np.ndarray, lr: float, momentum: float,
-                    l2: float, steps: int = 1) -> MLPParams | SoftmaxParams:
-    """Parameters after `steps` NumPy SGD steps on the batch (the phase-2 trainer's update)."""
-    v = nn_np.tree_map(np.zeros_like, p)
-    for _ in range(steps):
-        _, g = nn_np.loss_and_grads(p, X, y, l2)
-        p, v = nn_np.sgd_step(p, g, v, lr, momentum)
-    return p
-
-
-def max_abs_diff(a: MLPParams | SoftmaxParams | np.ndarray, b: MLPParams | SoftmaxParams | np.ndarray) -> float:
-    """Largest |a - b| over every array of two parameter sets (or two arrays)."""
-    if isinstance(a, np.ndarray):
-        return float(np.max(np.abs(a - b))) if a.size else 0.0
-    return max(max_abs_diff(x, y) for x, y in zip(nn_np.as_dict(a).values(), nn_np.as_dict(b).values(), strict=True))
-
-
-@dataclass(frozen=True)
-class Parity:
-    """Max |NumPy - PyTorch| over the same weights and batch."""
-
-    logits_f32: float  # forward pass, float32
-    loss_f64: float  # cross-entropy + L2, float64
-    grads_f64: float  # every gradient, float64
-    step_f64: float  # parameters after one SGD step (momentum, L2), float64
-    steps3_f64: float  # after three steps on the same batch: exercises the momentum buffer
-
-
-TOLERANCES = {"logits_f32": 1e-5, "loss_f64": 1e-9, "grads_f64": 1e-6, "step_f64": 1e-9, "steps3_f64": 1e-9}
-
-
-def parity(p: MLPParams, X: np.ndarray, y: np.ndarray, lr: float = 0.1, momentum: float = 0.9,
-           l2: float = 1e-4) -> Parity:
-    """Compare the NumPy MLP with TorchMLP on one batch (X (B,784) in [0,1], y (B,))."""
-    p32 = nn_np.tree_map(lambda a: a.astype(np.float32), p)
-    p64 = nn_np.tree_map(lambda a: a.astype(np.float64), p)
-    X32, X64 = X.astype(np.float32), X.astype(np.float64)
-    with torch.no_grad():
-        z_torch = from_numpy(p32)(torch.from_numpy(X32)).numpy()
-    loss_np, g_np = nn_np.loss_and_grads(p64, X64, y, l2)
-    loss_t, g_t = torch_loss_and_grads(p64, X64, y, l2)
-    return Parity(
-        logits_f32=max_abs_diff(nn_np.logits(p32, X32), z_torch),
-        loss_f64=abs(loss_np - loss_t),
-        grads_f64=max_abs_diff(g_np, g_t),
-        step_f64=max_abs_diff(numpy_sgd_steps(p64, X64, y, lr, momentum, l2),
-                              torch_sgd_steps(p64, X64, y, lr, momentum, l2)),
-        steps3_f64=max_abs_diff(numpy_sgd_steps(p64, X64, y, lr, momentum, l2, 3),
-                                torch_sgd_steps(p64, X64, y, lr, momentum, l2, 3)),
-    )
-
-
 # --- the trainer ---------------------------------------------------------------------------------------
 
 
@@ -209,126 +129,102 @@ def _set_velocity(opt: torch.optim.SGD, m: TorchMLP, v: MLPParams) -> None:
         opt.state[t]["momentum_buffer"] = torch.from_numpy(np.ascontiguousarray(a, np.float32)).clone()
 
 
-def train(cfg: MLPConfig, data: MNIST, run_dir: Path | None = None) -> Iterator[Record]:
-    """Train TorchMLP with the NumPy trainer's recipe: same init, data order, schedule, checkpoints and records."""
-    if not isinstance(cfg, MLPConfig):
-        raise UserError("the torch trainer trains the MLP; give it an MLPConfig")
-    train_np.validate_config(cfg)
-    threads = set_threads(cfg.threads)
-    X, y = flat(data.train_images), data.train_labels.astype(np.int64)  # (60000,784) float32
-    Xte, yte = flat(data.test_images), data.test_labels.astype(np.intp)
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-    steps_per_epoch = math.ceil(len(X) / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
-    params = nn_np.init_mlp(np.random.default_rng(cfg.seed), cfg.hidden)  # the NumPy trainer's init
-    velocity = None
-    history: list[dict] = []
-    step, first_epoch, t_prev, train_prev = 0, 1, 0.0, 0.0
-    ckpt = run_dir / "checkpoint.npz" if run_dir else None
-    if ckpt and ckpt.exists():
-        params, velocity, state = train_np.load_checkpoint(ckpt, cfg)
-        if not train_np.same_recipe(state["config"], asdict(cfg)):
-            raise UserError(f"{run_dir} holds a run with a different config; use another --out folder")
-        step, first_epoch, history = state["step"], state["epoch"] + 1, state["history"]
-        t_prev, train_prev = state["elapsed"], state["train_seconds"]
-    model = from_numpy(params)
-    opt = sgd(model, cfg.lr, cfg.momentum, cfg.l2)
-    if velocity is not None:
-        _set_velocity(opt, model, velocity)
-    t0 = time.perf_counter() - t_prev
-    train_seconds = train_prev
-    yield Snapshot(step, first_epoch - 1, to_numpy(model))
-    for epoch in range(first_epoch, cfg.epochs + 1):
-        order = torch.from_numpy(np.random.default_rng([cfg.seed, epoch]).permutation(len(X)))
-        loss_sum, correct, seen = 0.0, 0, 0
-        for i in range(steps_per_epoch):
-            if cfg.max_steps is not None and step >= cfg.max_steps:
-                break
-            t_step = time.perf_counter()
-            idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-            xb, yb = Xt[idx], yt[idx]  # (B,784), (B,)
-            lr = train_np.learning_rate(cfg, step, total)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            z = model(xb)  # (B,10)
-            ce = F.cross_entropy(z, yb)
-            opt.zero_grad(set_to_none=True)
-            ce.backward()
-            with torch.no_grad():
-                loss = float(ce) + float(l2_penalty(model, cfg.l2))  # what the NumPy trainer reports
-            if not math.isfinite(loss):
-                raise UserError(
-                    f"loss became {loss} at step {step + 1} (learning rate {cfg.lr} too high?); "
-                    + (f"last good checkpoint kept in {run_dir}" if run_dir else "nothing was saved")
-                )
-            opt.step()
-            train_seconds += time.perf_counter() - t_step
-            step += 1
-            loss_sum += loss * len(yb)
-            seen += len(yb)
-            correct += int((z.argmax(1) == yb).sum())  # logits from before this step
-            ex_s = step * cfg.batch_size / max(train_seconds, 1e-9)
-            if step % cfg.log_every == 0:
-                yield StepMetrics(step, epoch, loss, lr, time.perf_counter() - t0, ex_s)
-            if step % cfg.snapshot_every == 0:
-                yield Snapshot(step, epoch, to_numpy(model))
-        if seen == 0:
-            break
-        params = to_numpy(model)
-        test_loss, test_acc = train_np.evaluate(params, Xte, yte)
-        rec = EpochMetrics(
-            epoch=epoch, step=step, train_loss=loss_sum / seen, train_accuracy=correct / seen,
-            test_loss=test_loss, test_accuracy=test_acc, elapsed=time.perf_counter() - t0,
-            train_seconds=train_seconds, examples_per_s=step * cfg.batch_size / max(train_seconds, 1e-9),
-        )
-        history.append(asdict(rec))
-        complete = seen == len(X)
-        if ckpt and complete:
-            state = {"config": asdict(cfg), "step": step, "epoch": epoch, "history": history,
-                     "elapsed": rec.elapsed, "train_seconds": train_seconds}
-            train_np.save_checkpoint(ckpt, params, _velocity_numpy(opt, model), state)
-        yield rec
-        yield Snapshot(step, epoch, params)
-        if not complete:
-            break
-    params = to_numpy(model)
-    metrics = train_np.run_metrics(cfg, params, history, threads) | {"model": "torch-mlp", "framework": "pytorch"}
-    if run_dir:
-        train_np.save_weights(run_dir / "weights.npz", params)
-        atomic_write_json(run_dir / "metrics.json", metrics)
-    yield Finished(params, metrics, run_dir)
+class TorchMLPTrainer:
+    """core.loop's Trainer for TorchMLP with the NumPy trainer's recipe: same init, data order, schedule,
+    checkpoint format and records, so the two runs differ only by the framework."""
+
+    checkpoint_name = "checkpoint.npz"
+    kind = "torch-mlp"
+
+    def __init__(self, cfg: MLPConfig, data: MNIST):
+        if not isinstance(cfg, MLPConfig):
+            raise UserError("the torch trainer trains the MLP; give it an MLPConfig")
+        numpy_train.validate_config(cfg)
+        self.cfg = cfg
+        X, self.y = flat(data.train_images), torch.from_numpy(data.train_labels.astype(np.int64))
+        self.X = torch.from_numpy(X)  # (N,784) float32
+        self.Xte, self.yte = flat(data.test_images), data.test_labels.astype(np.intp)
+        self.n_train = len(X)
+        self.model = from_numpy(numpy_nets.init_mlp(np.random.default_rng(cfg.seed), cfg.hidden))  # NumPy's init
+        self.opt = sgd(self.model, cfg.lr, cfg.momentum, cfg.l2)
+
+    def learning_rate(self, step: int, total: int) -> float:
+        return numpy_train.learning_rate(self.cfg, step, total)
+
+    def start_epoch(self, epoch: int) -> torch.Tensor:
+        return torch.from_numpy(numpy_train.epoch_order(self.cfg.seed, epoch, self.n_train))
+
+    def step(self, idx: torch.Tensor, epoch: int, lr: float) -> loop.StepResult:
+        xb, yb = self.X[idx], self.y[idx]  # (B,784), (B,)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        z = self.model(xb)  # (B,10)
+        ce = F.cross_entropy(z, yb)
+        self.opt.zero_grad(set_to_none=True)
+        ce.backward()
+        with torch.no_grad():
+            loss = float(ce) + float(l2_penalty(self.model, self.cfg.l2))  # what the NumPy trainer reports
+        if math.isfinite(loss):
+            self.opt.step()
+        return loop.StepResult(loss, int((z.argmax(1) == yb).sum()), len(yb))  # logits from before the step
+
+    def evaluate(self) -> tuple[float, float]:
+        return numpy_train.evaluate(to_numpy(self.model), self.Xte, self.yte)
+
+    def params(self) -> MLPParams:
+        return to_numpy(self.model)
+
+    def save_checkpoint(self, path: Path, loop_state: dict) -> None:
+        numpy_train.save_checkpoint(path, to_numpy(self.model), _velocity_numpy(self.opt, self.model), loop_state)
+
+    def load_checkpoint(self, path: Path) -> dict:
+        params, velocity, state = numpy_train.load_checkpoint(path, self.cfg)
+        self.model = from_numpy(params)
+        self.opt = sgd(self.model, self.cfg.lr, self.cfg.momentum, self.cfg.l2)
+        _set_velocity(self.opt, self.model, velocity)
+        return state
+
+    def save_final(self, run_dir: Path) -> None:
+        numpy_train.save_weights(run_dir / numpy_train.WEIGHTS_NAME, to_numpy(self.model))
+
+    def extra_metrics(self) -> dict:
+        return {"params": numpy_nets.num_params(to_numpy(self.model)), "framework": "pytorch"}
+
+
+def train(cfg: MLPConfig, data: MNIST, run_dir: Path | None = None) -> Iterator[loop.Record]:
+    """Train TorchMLP with the NumPy trainer's recipe (core.loop records)."""
+    return loop.run(TorchMLPTrainer(cfg, data), run_dir)
 
 
 # --- CLI: python -m core train torch-mlp ----------------------------------------------------------------
 
 
 def train_args(p) -> None:
-    train_np.add_config_args(p, MLPConfig)
+    numpy_train.add_config_args(p, MLPConfig)
     p.add_argument("--numpy-run", type=Path, default=None, metavar="DIR",
                    help="compare with this saved `train mlp` run instead of training the NumPy MLP here")
     p.add_argument("--no-numpy", action="store_true", help="skip the side-by-side NumPy run")
 
 
 def _run(trainer, cfg: MLPConfig, data: MNIST, run_dir: Path | None, desc: str) -> dict:
-    return train_np.drive(trainer(cfg, data, run_dir), train_np.total_steps(cfg.batch_size, cfg.epochs, cfg.max_steps),
-                          desc)
+    return loop.drive(trainer(cfg, data, run_dir), loop.total_steps(cfg), desc)
 
 
 def train_main(a) -> int:
     from core.data import load_mnist
     from core.storage import new_run_dir, read_json
 
-    cfg = train_np.config_from_args(a, MLPConfig)
-    train_np.validate_config(cfg)
+    cfg = numpy_train.config_from_args(a, MLPConfig)
+    numpy_train.validate_config(cfg)
     run_dir = new_run_dir("torch-mlp", a.out)
     data = load_mnist()
     ours = _run(train, cfg, data, run_dir, "torch MLP")
     if a.numpy_run:
         theirs = read_json(Path(a.numpy_run) / "metrics.json", "NumPy run metrics")
-        if not train_np.same_recipe(theirs.get("config", {}), asdict(cfg)):
+        if not loop.same_recipe(theirs.get("config", {}), asdict(cfg)):
             print(f"note: {a.numpy_run} was trained with a different config; the comparison is not like for like")
     elif not a.no_numpy:
-        theirs = _run(train_np.train, cfg, data, None, "NumPy MLP")
+        theirs = _run(numpy_train.train, cfg, data, None, "NumPy MLP")
     else:
         theirs = None
     rows = [("PyTorch", ours)] + ([("NumPy", theirs)] if theirs else [])
@@ -345,34 +241,3 @@ def train_main(a) -> int:
     return 0
 
 
-# --- CLI: python -m core parity --------------------------------------------------------------------------
-
-
-def parity_args(p) -> None:
-    d = MLPConfig()
-    p.add_argument("--hidden", type=int, default=d.hidden, help="hidden units H")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="examples in the batch")
-    p.add_argument("--lr", type=float, default=d.lr, help="learning rate of the compared SGD step")
-    p.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum")
-    p.add_argument("--l2", type=float, default=d.l2, help="weight decay on weights")
-    p.add_argument("--seed", type=int, default=d.seed, help="weights (He init) and which batch")
-
-
-def parity_main(a) -> int:
-    from core.data import load_mnist
-
-    if not 1 <= a.hidden <= 8192 or not 1 <= a.batch_size <= 60_000:
-        raise UserError("hidden units must be in 1..8192 and batch size in 1..60000")
-    data = load_mnist()
-    idx = np.random.default_rng([a.seed, 1]).permutation(60_000)[: a.batch_size]  # the trainer's first batch
-    X, y = flat(data.train_images[idx], np.float64), data.train_labels[idx].astype(np.intp)
-    p = nn_np.init_mlp(np.random.default_rng(a.seed), a.hidden, np.float64)
-    r = parity(p, X, y, a.lr, a.momentum, a.l2)
-    print(f"NumPy MLP vs PyTorch, 784-{a.hidden}-10, batch {a.batch_size}, lr {a.lr}, momentum {a.momentum}, "
-          f"l2 {a.l2}")
-    ok = True
-    for name, value in asdict(r).items():
-        good = value <= TOLERANCES[name]
-        ok &= good
-        print(f"  max |diff| {name:<11} {value:.3e}  (tolerance {TOLERANCES[name]:.0e}) {'ok' if good else 'FAIL'}")
-    return 0 if ok else 1

@@ -78,7 +78,7 @@ def accuracy_curve(history: Sequence[dict], evals: Sequence[dict] = (), height: 
 
 def png_uri(img: np.ndarray, jpeg: bool = False) -> str:
     """uint8 (H,W) gray or (H,W,3) RGB -> a data: URI (PNG; JPEG for noisy pictures such as weight mosaics,
-    which PNG cannot compress: a 64-unit mosaic is 180 kB as PNG, 25 kB as JPEG, redrawn every second)."""
+    which PNG compresses badly and which are redrawn every second)."""
     from PIL import Image
 
     buf = io.BytesIO()
@@ -240,6 +240,15 @@ def probability_bars(p: np.ndarray, meta: str = "probabilities", height: int = 2
     fig.update_xaxes(dtick=1, title=None)
     fig.update_yaxes(range=[0, 1.15], tickformat=".0%", showgrid=False)
     return _layout(fig, meta, height, title=title, showlegend=False)
+
+
+def side_by_side(categories: Sequence, a: Sequence[float], b: Sequence[float], names: tuple[str, str], meta: str,
+                 title: str, height: int = 260, **layout) -> go.Figure:
+    """Two bar series per category (NumPy vs PyTorch on Phase 3: logits per digit, timings per operation)."""
+    fig = go.Figure()
+    fig.add_bar(x=list(categories), y=list(a), name=names[0], marker_color=SECOND)
+    fig.add_bar(x=list(categories), y=list(b), name=names[1], marker_color=ACCENT)
+    return _layout(fig, meta, height, barmode="group", title=title, **layout)
 
 
 def confusion(cm: np.ndarray, height: int = 400) -> go.Figure:

@@ -14,7 +14,9 @@ import numpy as np
 import streamlit as st
 
 from core.errors import UserError
+from core.numpy_nets import softmax
 from dashboard import state
+from dashboard.runs import weights_file
 
 # --- Home: the phase ladder --------------------------------------------------------------------------------
 
@@ -67,10 +69,10 @@ def ladder_rows() -> list[dict]:
     except UserError:
         pass
     for run in state.saved_runs():
-        wf = run.path / ("weights.npz" if (run.path / "weights.npz").is_file() else "model.pt")
+        wf = weights_file(run.path)  # listed runs always have one
         rows.append({"phase": _phase(run.kind), "model": run.kind, "source": f"runs/{run.path.name}",
                      "test_accuracy": run.test_accuracy, "params": run.params,
-                     "size_bytes": wf.stat().st_size if wf.is_file() else None, "latency_ms": None,
+                     "size_bytes": wf.stat().st_size if wf else None, "latency_ms": None,
                      "train_s": (run.metrics.get("timings") or {}).get("train_seconds"), "shipped": False})
     return rows
 
@@ -103,6 +105,7 @@ def parity_report(weights: str | None, mtime: float, hidden: int, seed: int, ind
     import torch
 
     from core import numpy_nets as nn
+    from core import parity
     from core import torch_mlp as tm
     from core.data import flat
     from core.runtime import median_seconds
@@ -120,10 +123,10 @@ def parity_report(weights: str | None, mtime: float, hidden: int, seed: int, ind
         z_t = tm.from_numpy(p)(torch.from_numpy(x)).numpy()[0]
     lo = min(index, len(data.test_labels) - batch)
     X, y = flat(data.test_images[lo:lo + batch]), data.test_labels[lo:lo + batch].astype(np.intp)
-    par = tm.parity(p, X, y)
+    par = parity.parity(p, X, y)
     lr, mom, l2 = 0.1, 0.9, 1e-4
-    t_np = median_seconds(lambda: tm.numpy_sgd_steps(p, X, y, lr, mom, l2), repeat=3)
-    t_t = median_seconds(lambda: tm.torch_sgd_steps(p, X, y, lr, mom, l2), repeat=3)
+    t_np = median_seconds(lambda: parity.numpy_sgd_steps(p, X, y, lr, mom, l2), repeat=3)
+    t_t = median_seconds(lambda: parity.torch_sgd_steps(p, X, y, lr, mom, l2), repeat=3)
     f_np = median_seconds(lambda: nn.logits(p, X), repeat=5)
     xt = torch.from_numpy(X)
     mod = tm.from_numpy(p)
@@ -134,7 +137,7 @@ def parity_report(weights: str | None, mtime: float, hidden: int, seed: int, ind
 
     f_t = median_seconds(fwd, repeat=5)
     return {"label": int(data.test_labels[index]), "image": data.test_images[index], "z_np": z_np, "z_t": z_t,
-            "parity": dataclasses.asdict(par), "tolerances": dict(tm.TOLERANCES),
+            "parity": dataclasses.asdict(par), "tolerances": dict(parity.TOLERANCES),
             "timings_ms": {"forward": (f_np * 1e3, f_t * 1e3), "one SGD step": (t_np * 1e3, t_t * 1e3)},
             "batch": batch, "hidden": p.W1.shape[1], "torch": torch.__version__, "numpy": np.__version__}
 
@@ -157,23 +160,18 @@ def cnn_feature_maps(path: str, mtime: float, index: int) -> dict:
     model, _ = cnn_model(path, mtime)
     img = state.mnist().test_images[index]
     maps = cnn.feature_maps(model, img)
-    probs = _softmax(cnn.predict_logits(model, img[None])[0])
-    w = model.state_dict()["features.0.weight"].detach().numpy().copy()
+    probs = softmax(cnn.predict_logits(model, img[None]).astype(np.float64))[0]
+    w = model.state_dict()[cnn.FIRST_CONV].detach().numpy().copy()
     return {"maps": maps, "probs": probs, "filters": w, "image": img}
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def augmentation(index: int, seed: int, rotate: float, translate: float, scale: tuple[float, float]) -> np.ndarray:
-    from core import cnn
+    from core.augment import AffineRanges, augmentation_preview
 
-    cfg = cnn.CNNConfig(rotate=rotate, translate=translate, scale_min=scale[0], scale_max=scale[1])
+    ranges = AffineRanges(rotate=rotate, translate=translate, scale_min=scale[0], scale_max=scale[1])
     img = state.mnist().train_images[index:index + 1]
-    return np.concatenate([img[:, None] / 255.0, cnn.augmentation_preview(img, 7, seed, cfg)], axis=1)[0]
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max())
-    return e / e.sum()
+    return np.concatenate([img[:, None] / 255.0, augmentation_preview(img, 7, seed, ranges)], axis=1)[0]
 
 
 # --- Playground --------------------------------------------------------------------------------------------
@@ -187,23 +185,6 @@ def camera_like(index: int, seed: int = 0) -> tuple[np.ndarray, int]:
     data = state.mnist()
     rng = np.random.default_rng([seed, index])
     return camera_set.camera_frame(data.test_images[index], rng, 640, 480), int(data.test_labels[index])
-
-
-def decode_image(raw: bytes, name: str = "upload") -> np.ndarray:
-    """Image file bytes -> (H,W,3) uint8 RGB, or a friendly UserError."""
-    import io
-
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(raw)) as im:
-            if im.width * im.height > 40_000_000:
-                raise UserError(f"{name} is {im.width}×{im.height}: too large; use a photo under 40 MP")
-            im.load()
-            im = ImageOps.exif_transpose(im) or im  # phone photos are stored sideways with an EXIF rotation
-            return np.asarray(im.convert("RGB")).copy()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
-        raise UserError(f"{name} is not a readable image ({type(e).__name__}); try a PNG or JPEG photo") from None
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -233,11 +214,11 @@ def export_summary(run: Path) -> dict | None:
 @st.cache_data(show_spinner="Running every model on the 10,000 test digits…", max_entries=8)
 def quantization_flips(onnx_dir: str, mtime: float) -> dict:
     """Test-set predictions of each exported format; the digits where an int8 model disagrees with fp32."""
-    from core.inference import load_model
+    from core.inference import load_model, to_model_input
 
     summary = export_summary(Path(onnx_dir).parent) or {}
     data = state.mnist()
-    x = data.test_images.astype(np.float32) / 255.0
+    x = to_model_input(data.test_images)
     preds = {}
     for fmt, row in (summary.get("models") or {}).items():
         m = load_model(Path(onnx_dir) / row["file"])

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from core.errors import UserError
-from core.train import EpochMetrics, Finished, Snapshot, StepMetrics
+from core.loop import EpochMetrics, Finished, Snapshot, StepMetrics
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ RUNNING, STOPPING = "running", "stopping"
 FINISHED, STOPPED, FAILED = "finished", "stopped", "failed"
 DONE = (FINISHED, STOPPED, FAILED)
 
-# (config, data, run_dir) -> record iterator: core.train.train, core.cnn.train, ...
+# (config, data, run_dir) -> record iterator: core.numpy_train.train, core.cnn_train.train, ...
 Trainer = Callable[[object, object, Path | None], Iterator[object]]
 # Called with (run_dir, config, last snapshot, epoch history) when a run is stopped early.
 SavePartial = Callable[[Path, object, Snapshot | None, list[dict]], None]
@@ -87,7 +87,7 @@ class Job:
                 self.snapshot = rec
             elif isinstance(rec, Finished):
                 self.metrics, self.status = rec.metrics, FINISHED
-            else:  # e.g. core.train.EvalMetrics (mid-epoch test accuracy)
+            else:  # e.g. core.loop.EvalMetrics (mid-epoch test accuracy)
                 self.evals.append(rec)
             self.progress = None
             self.version += 1
@@ -114,15 +114,6 @@ class Job:
                 self.status = STOPPING
                 self.version += 1
         self.stop_event.set()
-
-
-def default_threads() -> int:
-    """Training threads for a dashboard run: every usable core but one, which stays free for the live view
-    (the server redrawing, the browser rendering). A BLAS thread that has to share its core stalls the others:
-    measured on 2 cores, 2 threads under a watching browser trained 3-8x slower than 1 thread."""
-    from core.runtime import usable_cores
-
-    return max(1, usable_cores() - 1)
 
 
 def _load_data(report: Callable[[str, float], None]):
@@ -156,9 +147,9 @@ class JobRegistry:
         with self._lock:
             return self._jobs.get(job_id) if job_id else None
 
-    def jobs(self, kind: str | None = None) -> list[Job]:
+    def jobs(self) -> list[Job]:
         with self._lock:
-            return [j for j in self._jobs.values() if kind is None or j.kind == kind]
+            return list(self._jobs.values())
 
     def running(self) -> list[Job]:
         return [j for j in self.jobs() if j.view().running]

@@ -31,7 +31,8 @@ class SavedRun:
 
 
 def weights_file(run: Path) -> Path | None:
-    for name in ("weights.npz", "model.pt"):
+    """A run folder's final weights: weights.npz (NumPy / PyTorch MLP runs) or model.pt (CNN runs), if any."""
+    for name in ("weights.npz", "model.pt"):  # core.numpy_train.WEIGHTS_NAME, core.cnn.MODEL_NAME (no torch here)
         if (run / name).is_file():
             return run / name
     return None
@@ -80,11 +81,11 @@ def _partial_metrics(model: str, cfg, snap, history: list[dict], params: int | N
 def save_numpy_partial(run_dir: Path, cfg, snap, history: list[dict]) -> None:
     """weights.npz + metrics.json of a softmax/MLP run stopped before its last step."""
     from core import numpy_nets as nn
-    from core.train import kind_of, save_weights
+    from core.numpy_train import WEIGHTS_NAME, kind_of, save_weights
 
     if snap is None:
         return
-    save_weights(run_dir / "weights.npz", snap.params)
+    save_weights(run_dir / WEIGHTS_NAME, snap.params)
     atomic_write_json(run_dir / "metrics.json",
                       _partial_metrics(kind_of(cfg), cfg, snap, history, nn.num_params(snap.params)))
 
@@ -95,10 +96,10 @@ def save_cnn_partial(run_dir: Path, cfg, snap, history: list[dict]) -> None:
 
     if snap is None:
         return
-    model = cnn.model_from_numpy(cfg.preset, snap.params)
+    model = cnn.model_from_numpy(cfg.arch, snap.params)
     cnn.save_model(run_dir / cnn.MODEL_NAME, model, cfg)
     atomic_write_json(run_dir / "metrics.json",
-                      _partial_metrics(f"cnn-{cfg.preset}", cfg, snap, history, cnn.num_params(model)))
+                      _partial_metrics(f"cnn-{cfg.arch}", cfg, snap, history, cnn.num_params(model)))
 
 
 def export_task(run: Path):

@@ -6,7 +6,6 @@ torch only on the pages that run it, the shipped model once per server process.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import threading
@@ -74,9 +73,9 @@ def warm_up() -> threading.Thread:
     not already do it at start-up) shortly after the first page starts drawing. Nothing waits for it.
 
     Streamlit runs a full `gc.collect()` after every script run, fragment reruns included; with torch imported
-    that is ~100 ms holding the GIL, i.e. 10 % of a training thread's time at one redraw a second and a third
-    of the camera's. So we switch that off for this app (Python's own GC still runs) and freeze the objects
-    that live forever (modules, MNIST) out of the collector's sight, which makes every full collection cheap.
+    each one holds the GIL long enough to slow a training thread and the camera's callback noticeably. So we
+    switch that off for this app (Python's own GC still runs) and freeze the objects that live forever
+    (modules, MNIST) out of the collector's sight, which makes every full collection cheap.
     """
     from streamlit import config
 
@@ -197,14 +196,14 @@ def ladder_asset(path: str, mtime: float) -> dict | None:
 
 def ladder() -> dict | None:
     """core/assets/ladder.json (`python -m core bench models`: every model measured), or None when absent."""
-    from core.model_bench import LADDER_PATH
+    from core.bench.models import LADDER_PATH
 
     return ladder_asset(str(LADDER_PATH), LADDER_PATH.stat().st_mtime) if LADDER_PATH.is_file() else None
 
 
 @st.cache_resource(show_spinner="Loading weights…", max_entries=8)
 def numpy_weights(path: str, mtime: float):
-    from core.train import load_weights
+    from core.numpy_train import load_weights
 
     return load_weights(Path(path))
 
@@ -212,7 +211,7 @@ def numpy_weights(path: str, mtime: float):
 @st.cache_data(show_spinner="Scoring the 10,000 test digits…", max_entries=8)
 def numpy_test_results(path: str, mtime: float) -> dict:
     """Predictions of a softmax/MLP run's weights on the test set: accuracy, confusion matrix, worst mistakes."""
-    from core.train import predict_proba
+    from core.numpy_train import predict_proba
 
     params = numpy_weights(path, mtime)
     data = mnist()
@@ -234,17 +233,14 @@ def test_summary(probs: np.ndarray, labels: np.ndarray, n_mistakes: int = 16) ->
 
 
 def default_preprocess() -> dict:
-    """The shipped model's preprocessing settings (its contract), else PreprocessConfig's defaults."""
-    from core.preprocess import PreprocessConfig
+    """The shipped model's preprocessing settings (core.contract.resolve_preprocess), else PreprocessConfig's."""
+    from core.contract import resolve_preprocess
 
-    names = {f.name for f in dataclasses.fields(PreprocessConfig)}
-    base = dataclasses.asdict(PreprocessConfig())
     try:
-        contract = shipped_model().contract.get("preprocess") or {}
-        base |= {k: v for k, v in contract.items() if k in names}
+        contract = shipped_model().contract
     except UserError:
-        pass
-    return base
+        contract = None
+    return resolve_preprocess(contract).to_dict()
 
 
 def preprocess_settings() -> dict:
@@ -258,13 +254,12 @@ def preprocess_config():
     """This session's settings as a core.preprocess.PreprocessConfig."""
     from core.preprocess import PreprocessConfig
 
-    s = preprocess_settings()
-    return PreprocessConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in s.items()})
+    return PreprocessConfig.from_dict(preprocess_settings())
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def read_contract(path: str) -> dict:
-    """The (checked) contract of an exported .onnx (core.inference.read_contract)."""
-    from core.inference import read_contract as read
+    """The (checked) contract of an exported .onnx (core.contract.read_contract)."""
+    from core.contract import read_contract as read
 
     return read(Path(path))

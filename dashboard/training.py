@@ -7,7 +7,6 @@ other page) stays responsive, and it triggers one full rerun when the job ends s
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
@@ -16,14 +15,17 @@ from dataclasses import asdict
 import numpy as np
 import streamlit as st
 
+from core.loop import total_steps
+from core.numpy_train import WEIGHTS_NAME
+from core.runtime import threads_beside_a_live_view
 from core.storage import new_run_dir
 from dashboard import charts, state
-from dashboard.jobs import FAILED, FINISHED, STOPPED, Job, JobView, default_threads
+from dashboard.jobs import FAILED, FINISHED, STOPPED, Job, JobView
 from dashboard.widgets import friendly, stat_row
 
 # Seconds between live redraws: smooth enough to watch, cheap enough not to slow training much (every redraw costs
-# the server a little and the browser more). Measured by `python -m dashboard.bench` on 2 cores: redrawing every
-# 1.0 s made training 7-11 % slower than the CLI, every 1.5 s 4 %. $DIGITS_LIVE_REFRESH overrides it.
+# the server a little and the browser more; `python -m core bench dashboard` measures the slowdown, the README
+# reports it). $DIGITS_LIVE_REFRESH overrides it.
 REFRESH = float(os.environ.get("DIGITS_LIVE_REFRESH") or 1.5)
 SLOW_REFRESH = 2.5 * REFRESH  # for the parts that change slowly (accuracy per epoch) or cost most (weights picture)
 
@@ -77,13 +79,8 @@ def current(kind: str) -> Job | None:
     return state.registry().get(st.session_state.get(job_key(kind)))
 
 
-def total_steps(cfg) -> int:
-    n = math.ceil(60_000 / cfg.batch_size) * cfg.epochs
-    return min(n, cfg.max_steps) if cfg.max_steps else n
-
-
 def status_line(v: JobView) -> None:
-    total = total_steps(v.config)
+    total = total_steps(v.config)  # core.loop's count
     if v.progress is not None:
         what, frac = v.progress
         st.progress(min(max(frac, 0.0), 1.0), text=f"{what} …")
@@ -163,7 +160,7 @@ def live_panel(kind: str, draw_weights: Callable[[object, object], object] | Non
 def numpy_results(run, draw_weights: Callable[[object, object], object]) -> None:
     """A saved softmax/MLP run: scores, weights, curves, confusion matrix and the most confident mistakes."""
     m = run.metrics
-    wfile = run.path / "weights.npz"
+    wfile = run.path / WEIGHTS_NAME
     mtime = wfile.stat().st_mtime
     params = state.numpy_weights(str(wfile), mtime)
     t = (m.get("timings") or {}).get("train_seconds")
@@ -191,14 +188,16 @@ def numpy_results(run, draw_weights: Callable[[object, object], object]) -> None
 
 def cnn_first_conv(params: dict) -> np.ndarray:
     """The first conv layer's weights (C,1,k,k) from a CNN snapshot (state_dict as NumPy arrays)."""
-    return params["features.0.weight"]
+    from core.cnn import FIRST_CONV
+
+    return params[FIRST_CONV]
 
 
 def threads_input(where, key: str) -> int:
     from core.runtime import usable_cores
 
     n = usable_cores()
-    return where.number_input("Threads", 1, max(n, 1), default_threads(), key=f"{key}_threads",
+    return where.number_input("Threads", 1, max(n, 1), threads_beside_a_live_view(), key=f"{key}_threads",
                               help=f"Training threads ({n} usable cores). The default leaves one core to the live "
                               "charts and the browser: a thread that has to share its core stalls the others, which "
                               "can make training several times slower. The CLI defaults to one thread.")
@@ -229,3 +228,23 @@ def numpy_controls(key: str, cls, epochs: int) -> object | None:
     # Weights snapshots are free for NumPy nets (each step makes new arrays): take one per logged step, so the
     # live pictures are fresh and a stopped run keeps its latest weights.
     return cls(**cfg, log_every=10, snapshot_every=10) if go else None
+
+
+def numpy_phase(kind: str, cls, key: str, draw_weights: Callable[[object, object], object]) -> None:
+    """The body of a NumPy phase page (1 and 2): the form, the live view of this session's run, a saved run."""
+    from core.numpy_train import train
+    from dashboard.runs import save_numpy_partial
+    from dashboard.widgets import data_gate, run_picker
+
+    data_gate(key)
+    cfg = numpy_controls(key, cls, epochs=20)
+    if cfg is not None:
+        with friendly("starting the run"):
+            start(kind, cfg, train, save_numpy_partial)
+    with friendly("the live view"):
+        live_panel(kind, draw_weights)
+    st.subheader("Results")
+    run = run_picker((kind,), key=f"{key}_run")
+    if run is not None:
+        with friendly("the saved run"):
+            numpy_results(run, draw_weights)

@@ -6,8 +6,9 @@ import time
 import streamlit as st
 
 from core.errors import UserError
-from dashboard import charts, compute, state
-from dashboard.camera import LiveProcessor, ice_servers
+from core.images import decode_image
+from core.live import LiveProcessor, ice_servers
+from dashboard import charts, state
 from dashboard.widgets import friendly
 
 CONNECT_TIMEOUT = 12.0  # seconds of "connecting" before we say WebRTC cannot get through
@@ -111,7 +112,7 @@ with st.expander("No live video? Classify a snapshot instead", expanded=failed):
         with friendly("the snapshot"):
             from core.preprocess import preprocess
 
-            res = preprocess(compute.decode_image(snap.getvalue(), "the snapshot"), proc.cfg)
+            res = preprocess(decode_image(snap.getvalue(), "the snapshot"), proc.cfg)
             if res.image is None:
                 st.warning(f"No digit found: {res.reason}. Hold it larger and inside the middle of the view.")
             else:

@@ -40,7 +40,7 @@ with c2:
 
 if st.button("Build the bundle", type="primary", icon=":material/build:", key="dep_build"):
     with friendly("building the bundle"), st.spinner("Collecting the page, the model and onnxruntime-web…"):
-        from core.web import bundle_zip_bytes
+        from core.bundle import bundle_zip_bytes
 
         st.session_state["dep_zip"] = bundle_zip_bytes(models[choice], preprocess=settings)
         st.session_state["dep_zip_for"] = (choice, str(settings))

@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from core.train import MLPConfig, train
+from core.numpy_train import MLPConfig, train
+from core.runtime import threads_beside_a_live_view
 from dashboard import charts, compute, state, training
-from dashboard.jobs import default_threads
 from dashboard.runs import save_numpy_partial
 from dashboard.widgets import friendly
 
@@ -73,7 +73,7 @@ with c3, friendly("the run store"):
     active = state.registry().running()
     st.metric("Saved runs", len(runs), delta=f"{len(active)} training now" if active else None)
     if st.button("Train the MLP (20 epochs, about 20 s)", icon=":material/play_arrow:", key="home_train"):
-        cfg = MLPConfig(threads=default_threads(), log_every=10, snapshot_every=10)  # as the Phase 2 form does
+        cfg = MLPConfig(threads=threads_beside_a_live_view(), log_every=10, snapshot_every=10)  # as Phase 2 does
         training.start("mlp", cfg, train, save_numpy_partial)
         st.switch_page("../pages/phase2_mlp.py")
 

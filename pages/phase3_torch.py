@@ -1,8 +1,8 @@
 """Phase 3: the parity panel: the same MLP weights in NumPy and PyTorch, number for number."""
 
-import plotly.graph_objects as go
 import streamlit as st
 
+from core.numpy_train import WEIGHTS_NAME
 from dashboard import charts, compute, state
 from dashboard.widgets import data_gate, friendly, stat_row
 
@@ -31,7 +31,7 @@ batch = c[4].select_slider("Batch", [16, 64, 128, 256, 512], d["batch"], key="p3
 
 with friendly("the parity check"):
     run = runs[sources.index(src) - 1] if src != sources[0] else None
-    wfile = run.path / "weights.npz" if run else None
+    wfile = run.path / WEIGHTS_NAME if run else None
     r = compute.parity_report(str(wfile) if wfile else None, wfile.stat().st_mtime if wfile else 0.0,
                               hidden, seed, int(index), batch)
     worst = max(r["parity"][k] / r["tolerances"][k] for k in r["parity"])
@@ -45,12 +45,9 @@ with friendly("the parity check"):
     c1, c2 = st.columns([1, 3])
     c1.plotly_chart(charts.digit_heatmap(r["image"] / 255.0, meta="p3-digit", title=f"Test digit #{index}"),
                     key="p3_digit")
-    fig = go.Figure()
-    fig.add_bar(x=list(range(10)), y=r["z_np"], name=f"NumPy {r['numpy']}", marker_color=charts.SECOND)
-    fig.add_bar(x=list(range(10)), y=r["z_t"], name=f"PyTorch {r['torch']}", marker_color=charts.ACCENT)
-    fig.update_layout(meta="p3-logits", barmode="group", height=260, title="Logits, side by side",
-                      margin=dict(l=10, r=10, t=40, b=10), xaxis=dict(dtick=1, title="digit"))
-    c2.plotly_chart(fig, key="p3_logits")
+    c2.plotly_chart(charts.side_by_side(range(10), r["z_np"], r["z_t"], (f"NumPy {r['numpy']}",
+                                        f"PyTorch {r['torch']}"), "p3-logits", "Logits, side by side",
+                                        xaxis=dict(dtick=1, title="digit")), key="p3_logits")
 
     c1, c2 = st.columns(2)
     with c1:
@@ -62,12 +59,9 @@ with friendly("the parity check"):
             "Identical up to floating-point rounding." if worst <= 1 else "A difference exceeds its tolerance.")
     with c2:
         t = r["timings_ms"]
-        fig = go.Figure()
-        fig.add_bar(x=list(t), y=[v[0] for v in t.values()], name="NumPy", marker_color=charts.SECOND)
-        fig.add_bar(x=list(t), y=[v[1] for v in t.values()], name="PyTorch", marker_color=charts.ACCENT)
-        fig.update_layout(meta="p3-timings", barmode="group", height=300, yaxis_title="ms (median)",
-                          title=f"Time for a batch of {r['batch']} (float32, median of repeats)",
-                          margin=dict(l=10, r=10, t=40, b=10))
-        st.plotly_chart(fig, key="p3_timings")
+        st.plotly_chart(charts.side_by_side(list(t), [v[0] for v in t.values()], [v[1] for v in t.values()],
+                                            ("NumPy", "PyTorch"), "p3-timings",
+                                            f"Time for a batch of {r['batch']} (float32, median of repeats)",
+                                            height=300, yaxis_title="ms (median)"), key="p3_timings")
     st.caption("Training the same MLP in PyTorch from the command line: `python -m core train torch-mlp`; "
                "throughput of both frameworks: `python -m core bench numpy`.")

@@ -2,33 +2,36 @@
 
 import streamlit as st
 
+from core.cnn import MODEL_NAME
+from core.cnn_train import PRESETS, preset_config
 from dashboard import charts, compute, state, training
 from dashboard.runs import export_task, save_cnn_partial
 from dashboard.widgets import data_gate, friendly, run_picker
 
 st.title("Phase 4 — a CNN, augmented, exported, quantized")
 st.markdown(
-    "Two conv–ReLU–pool stages and a small classifier (`core/cnn.py`), trained with AdamW on images that are "
-    "randomly rotated, shifted and zoomed **per sample** so the camera's sloppy framing looks familiar. Then "
-    "exported to ONNX and quantized to int8 two ways (`core/export.py`). On this CPU an epoch takes about a "
-    "minute; the live view shows where it is."
+    "Convolution–BatchNorm–ReLU–pool stages and a small classifier (`core/cnn.py`: three stages in `default`, the "
+    "seed's two in `seed`), trained with AdamW (`core/cnn_train.py`) on images that are randomly rotated, shifted "
+    "and zoomed **per sample** so the camera's sloppy framing looks familiar. Then exported to ONNX and quantized "
+    "to int8 two ways (`core/export.py`). The live view shows how far an epoch has got and how fast it goes here."
 )
 have_data = data_gate("p4")
 
 st.subheader("Train")
 c = st.columns(6)
-preset = c[0].selectbox("Architecture", ["default", "seed"], key="p4_preset",
-                        help="default: BatchNorm + 64-unit head (ours); seed: the seed project's network")
+preset = c[0].selectbox("Preset", list(PRESETS), index=list(PRESETS).index("default"), key="p4_preset",
+                        help="default: three conv stages with BatchNorm, 64-unit head (ours); seed: the seed's network")
+d = preset_config(preset)  # the preset's recipe: the widgets start from it
 epochs = c[1].number_input("Epochs", 1, 50, 2, key="p4_epochs")
-batch = c[2].select_slider("Batch size", [32, 64, 128, 256, 512], 128, key="p4_batch")
-lr = c[3].number_input("Learning rate", 1e-4, 0.1, 3e-3, step=1e-3, format="%.4f", key="p4_lr")
+batch = c[2].select_slider("Batch size", [32, 64, 128, 256, 512], d.batch_size, key="p4_batch")
+lr = c[3].number_input("Learning rate", 1e-4, 0.1, d.lr, step=1e-3, format="%.4f", key="p4_lr")
 seed = c[4].number_input("Seed", 0, 2**31 - 1, 0, key="p4_seed")
 max_steps = c[5].number_input("Max steps", 0, 10**6, 0, key="p4_max_steps", help="0 = every epoch")
 c = st.columns([1, 2, 2, 2, 2])
-augment = c[0].toggle("Augment", True, key="p4_augment")
-rotate = c[1].slider("Rotate ± (°)", 0.0, 45.0, 20.0, 1.0, key="p4_rotate", disabled=not augment)
-translate = c[2].slider("Shift ± (fraction)", 0.0, 0.3, 0.1, 0.01, key="p4_translate", disabled=not augment)
-scale = c[3].slider("Zoom range", 0.5, 1.5, (0.9, 1.1), 0.05, key="p4_scale", disabled=not augment)
+augment = c[0].toggle("Augment", d.augment, key="p4_augment")
+rotate = c[1].slider("Rotate ± (°)", 0.0, 45.0, d.rotate, 1.0, key="p4_rotate", disabled=not augment)
+translate = c[2].slider("Shift ± (fraction)", 0.0, 0.3, d.translate, 0.01, key="p4_translate", disabled=not augment)
+scale = c[3].slider("Zoom range", 0.5, 1.5, (d.scale_min, d.scale_max), 0.05, key="p4_scale", disabled=not augment)
 eval_every = c[4].select_slider("Test accuracy every", [0, 50, 100, 200, 500], 0, key="p4_eval",
                                 format_func=lambda n: "epoch end" if n == 0 else f"{n} steps")
 
@@ -45,13 +48,13 @@ c = st.columns([2, 1, 5], vertical_alignment="bottom")
 threads = training.threads_input(c[1], "p4")
 if c[0].button("Start training", type="primary", icon=":material/play_arrow:", key="p4_start"):
     with friendly("starting the run"):
-        from core import cnn
+        from core import cnn_train
 
-        cfg = cnn.preset_config(preset, epochs=epochs, batch_size=batch, lr=lr, seed=seed, augment=augment,
-                                rotate=rotate, translate=translate, scale_min=scale[0], scale_max=scale[1],
-                                max_steps=max_steps or None, eval_every=eval_every or None, log_every=10,
-                                snapshot_every=50, threads=threads)
-        training.start("cnn", cfg, cnn.train, save_cnn_partial, prefix=f"cnn-{preset}")
+        cfg = preset_config(preset, epochs=epochs, batch_size=batch, lr=lr, seed=seed, augment=augment,
+                            rotate=rotate, translate=translate, scale_min=scale[0], scale_max=scale[1],
+                            max_steps=max_steps or None, eval_every=eval_every or None, log_every=10,
+                            snapshot_every=50, threads=threads)
+        training.start("cnn", cfg, cnn_train.train, save_cnn_partial, prefix=f"cnn-{cfg.arch}")
 
 with friendly("the live view"):
     training.live_panel("cnn", lambda p, fig: charts.conv_filters(training.cnn_first_conv(p), fig=fig))
@@ -60,7 +63,7 @@ st.subheader("Inside a trained CNN")
 run = run_picker(("cnn",), key="p4_run")
 if run is not None and have_data:
     with friendly("the CNN inspection"):
-        wf = run.path / "model.pt"
+        wf = run.path / MODEL_NAME
         i = st.slider("Test digit", 0, 9_999, 0, key="p4_digit")
         fm = compute.cnn_feature_maps(str(wf), wf.stat().st_mtime, i)
         c1, c2 = st.columns([1, 2])

@@ -4,9 +4,10 @@ import json
 
 import streamlit as st
 
+from core.images import decode_image
+from core.live import draw_box
 from core.preprocess import PreprocessConfig
 from dashboard import charts, compute, state
-from dashboard.camera import draw_box
 from dashboard.widgets import data_gate, friendly
 
 STEPS = {"112 → 56 → 28 (seed)": [112, 56, 28], "70 → 28": [70, 28], "56 → 28": [56, 28], "one step to 28": [28],
@@ -32,11 +33,11 @@ with friendly("the image source", warn=True):
         up = st.file_uploader("A photo of one digit on paper (PNG/JPEG)", type=["png", "jpg", "jpeg", "bmp", "webp"],
                               key="pg_upload")
         if up is not None:
-            frame = compute.decode_image(up.getvalue(), up.name)
+            frame = decode_image(up.getvalue(), up.name)
     else:
         snap = st.camera_input("Hold a digit inside the middle of the view", key="pg_snapshot")
         if snap is not None:
-            frame = compute.decode_image(snap.getvalue(), "the snapshot")
+            frame = decode_image(snap.getvalue(), "the snapshot")
 
 cur = state.preprocess_settings()
 c = st.columns(7)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 
-from core.web import CHROMIUM, CHROMIUM_QUIET_FLAGS, chromium, chromium_missing, fake_camera_flags, wait_until
+from core.browser import chromium_missing, fake_camera_flags, launch_chromium, wait_until
 
-__all__ = ["CHROMIUM", "CHROMIUM_QUIET_FLAGS", "launch_browser", "chromium", "fake_camera_flags", "wait_until"]
+__all__ = ["launch_browser", "fake_camera_flags", "wait_until"]
 
 
 @contextlib.contextmanager
@@ -24,5 +24,5 @@ def launch_browser(extra_args: Sequence[str] = (), headless: bool = True) -> Ite
     why = chromium_missing()
     if why:
         pytest.fail(f"{why} (run `make test`, which installs Debian chromium)", pytrace=False)
-    with chromium(list(extra_args), headless) as browser:
+    with launch_chromium(list(extra_args), headless) as browser:
         yield browser

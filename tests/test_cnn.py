@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from core import cnn
+from core import augment, cnn, cnn_train
 from core.cli import main as cli_main
 from core.data import MNIST, load_mnist
 from core.errors import UserError
+from core.loop import EpochMetrics, EvalMetrics, Finished, Snapshot, StepMetrics
 from core.storage import read_json
-from core.train import EpochMetrics, Finished, Snapshot, StepMetrics
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,8 @@ def small(mnist) -> MNIST:
     return MNIST(mnist.train_images[:512], mnist.train_labels[:512], mnist.test_images[:300], mnist.test_labels[:300])
 
 
-def tiny(**kw) -> cnn.CNNConfig:
-    return cnn.preset_config(kw.pop("preset", "default"), **({"epochs": 2, "batch_size": 64, "threads": 1,
+def tiny(**kw) -> cnn_train.CNNConfig:
+    return cnn_train.preset_config(kw.pop("preset", "default"), **({"epochs": 2, "batch_size": 64, "threads": 1,
                                                               "log_every": 2, "snapshot_every": 4} | kw))
 
 
@@ -59,15 +59,15 @@ def test_feature_maps(mnist):
 
 
 def test_identity_augmentation_leaves_images_alone(mnist):
-    cfg = cnn.CNNConfig(rotate=0, translate=0, scale_min=1, scale_max=1)
+    cfg = cnn_train.CNNConfig(rotate=0, translate=0, scale_min=1, scale_max=1)
     x = cnn.to_input(mnist.train_images[:8])
-    out = cnn.augment(x, cfg, torch.Generator().manual_seed(0))
+    out = augment.augment(x, cfg.affine, torch.Generator().manual_seed(0))
     assert torch.allclose(out, x, atol=1e-5)  # bilinear sampling exactly at pixel centres
 
 
 def test_affine_matrices_stay_in_range():
-    cfg = cnn.CNNConfig()
-    theta = cnn.affine_matrices(4000, cfg, torch.Generator().manual_seed(1)).double()  # (n,2,3)
+    cfg = cnn_train.CNNConfig()
+    theta = augment.affine_matrices(4000, cfg.affine, torch.Generator().manual_seed(1)).double()  # (n,2,3)
     A, b = theta[:, :, :2], theta[:, :, 2]
     s = 1 / torch.sqrt(torch.linalg.det(A))  # A = R(-θ)/s
     angle = torch.rad2deg(torch.atan2(A[:, 0, 1], A[:, 0, 0]))
@@ -78,23 +78,23 @@ def test_affine_matrices_stay_in_range():
 
 
 def test_augmentation_is_per_sample_and_seeded(mnist):
-    cfg = cnn.CNNConfig()
+    cfg = cnn_train.CNNConfig()
     x = cnn.to_input(np.repeat(mnist.train_images[:1], 6, axis=0))  # six copies of one digit
-    a = cnn.augment(x, cfg, torch.Generator().manual_seed(5))
-    b = cnn.augment(x, cfg, torch.Generator().manual_seed(5))
+    a = augment.augment(x, cfg.affine, torch.Generator().manual_seed(5))
+    b = augment.augment(x, cfg.affine, torch.Generator().manual_seed(5))
     assert torch.equal(a, b)
     diffs = [float((a[0] - a[i]).abs().max()) for i in range(1, 6)]
     assert min(diffs) > 0.1  # each copy got its own transform
-    preview = cnn.augmentation_preview(mnist.train_images[:2], variants=3, seed=1)
+    preview = augment.augmentation_preview(mnist.train_images[:2], variants=3, seed=1)
     assert preview.shape == (2, 3, 28, 28) and preview.dtype == np.float32
     assert 0 <= preview.min() and preview.max() <= 1
 
 
 def test_translation_moves_the_centre_of_mass_at_most_ten_percent(mnist):
-    cfg = cnn.CNNConfig(rotate=0, scale_min=1, scale_max=1)
+    cfg = cnn_train.CNNConfig(rotate=0, scale_min=1, scale_max=1)
     imgs = np.zeros((200, 28, 28), np.uint8)
     imgs[:, 12:16, 12:16] = 255  # a centred square: nothing is lost at the border
-    out = cnn.augment(cnn.to_input(imgs), cfg, torch.Generator().manual_seed(2))[:, 0].numpy()
+    out = augment.augment(cnn.to_input(imgs), cfg.affine, torch.Generator().manual_seed(2))[:, 0].numpy()
     ys, xs = np.mgrid[:28, :28]
     cx = (out * xs).sum((1, 2)) / out.sum((1, 2)) - 13.5
     cy = (out * ys).sum((1, 2)) / out.sum((1, 2)) - 13.5
@@ -103,7 +103,7 @@ def test_translation_moves_the_centre_of_mass_at_most_ten_percent(mnist):
 
 
 def test_epoch_rngs_depend_only_on_seed_and_epoch():
-    a, b, c = cnn.epoch_rngs(0, 3), cnn.epoch_rngs(0, 3), cnn.epoch_rngs(0, 4)
+    a, b, c = cnn_train.epoch_rngs(0, 3), cnn_train.epoch_rngs(0, 3), cnn_train.epoch_rngs(0, 4)
     assert np.array_equal(a[0], b[0]) and not np.array_equal(a[0], c[0])
     assert np.array_equal(a[0], np.random.default_rng([0, 3]).permutation(60_000))  # the NumPy trainers' order
     assert torch.equal(torch.rand(4, generator=a[1]), torch.rand(4, generator=b[1]))
@@ -111,42 +111,43 @@ def test_epoch_rngs_depend_only_on_seed_and_epoch():
 
 
 def test_learning_rate_schedule():
-    cfg = cnn.CNNConfig(lr=1e-2, warmup=0.1)
-    lrs = [cnn.learning_rate(cfg, s, 1000) for s in range(1000)]
+    cfg = cnn_train.CNNConfig(lr=1e-2, warmup=0.1)
+    lrs = [cnn_train.learning_rate(cfg, s, 1000) for s in range(1000)]
     assert lrs[0] == pytest.approx(4e-4) and max(lrs) == pytest.approx(1e-2)
     assert int(np.argmax(lrs)) == 100 and lrs[-1] < 1e-6
     assert all(a <= b for a, b in zip(lrs[:100], lrs[1:101], strict=True))
 
 
 def test_last_epochs_are_clean(small, monkeypatch):
-    assert cnn.clean_epochs(cnn.CNNConfig(epochs=20)) == 2 and cnn.clean_epochs(cnn.CNNConfig(epochs=3)) == 0
-    assert cnn.clean_epochs(cnn.CNNConfig(epochs=20, augment=False)) == 0
+    assert cnn_train.clean_epochs(cnn_train.CNNConfig(epochs=20)) == 2
+    assert cnn_train.clean_epochs(cnn_train.CNNConfig(epochs=3)) == 0
+    assert cnn_train.clean_epochs(cnn_train.CNNConfig(epochs=20, augment=False)) == 0
     seen = []
-    real = cnn.augment
-    monkeypatch.setattr(cnn, "augment", lambda x, cfg, gen: seen.append(len(x)) or real(x, cfg, gen))
-    list(cnn.train(tiny(epochs=2, clean_frac=0.5), small))
+    real = cnn_train.augment
+    monkeypatch.setattr(cnn_train, "augment", lambda x, cfg, gen: seen.append(len(x)) or real(x, cfg, gen))
+    list(cnn_train.train(tiny(epochs=2, clean_frac=0.5), small))
     assert len(seen) == 8  # epoch 1's eight batches only
 
 
 def test_config_validation():
     with pytest.raises(UserError, match="unknown preset"):
-        cnn.preset_config("huge")
+        cnn_train.preset_config("huge")
     with pytest.raises(UserError, match="epochs"):
-        cnn.validate(cnn.CNNConfig(epochs=0))
+        cnn_train.validate(cnn_train.CNNConfig(epochs=0))
     with pytest.raises(UserError, match="augmentation"):
-        cnn.validate(cnn.CNNConfig(scale_min=1.2, scale_max=1.1))
+        cnn_train.validate(cnn_train.CNNConfig(scale_min=1.2, scale_max=1.1))
 
 
 # --- the trainer ----------------------------------------------------------------------------------------
 
 
 def test_trainer_records_and_run_folder(small, tmp_path):
-    recs = list(cnn.train(tiny(eval_every=3), small, tmp_path))
+    recs = list(cnn_train.train(tiny(eval_every=3), small, tmp_path))
     assert isinstance(recs[0], Snapshot) and recs[0].step == 0
     assert isinstance(recs[-1], Finished)
     steps = [r for r in recs if isinstance(r, StepMetrics)]
     epochs = [r for r in recs if isinstance(r, EpochMetrics)]
-    evals = [r for r in recs if isinstance(r, cnn.EvalMetrics)]
+    evals = [r for r in recs if isinstance(r, EvalMetrics)]
     assert [r.step for r in steps] == [2, 4, 6, 8, 10, 12, 14, 16]
     assert [(r.epoch, r.step) for r in epochs] == [(1, 8), (2, 16)]
     assert [r.step for r in evals] == [3, 6, 9, 12, 15]
@@ -157,7 +158,7 @@ def test_trainer_records_and_run_folder(small, tmp_path):
     assert metrics["test_accuracy"] == epochs[-1].test_accuracy and metrics["arch"] == "default"
     assert len(metrics["history"]) == 2 and len(metrics["evals"]) == 5
     model, cfg = cnn.load_model(tmp_path)
-    assert cfg["preset"] == "default"
+    assert cfg["arch"] == "default"
     _, acc = cnn.evaluate(model, small.test_images, small.test_labels)
     assert acc == pytest.approx(metrics["test_accuracy"])
     rebuilt = cnn.model_from_numpy("default", recs[-1].params)
@@ -168,8 +169,8 @@ def test_trainer_records_and_run_folder(small, tmp_path):
 @pytest.mark.parametrize("preset", ["default", "seed"])
 def test_killed_mid_epoch_resumes_to_the_same_result(small, tmp_path, preset):
     cfg = tiny(preset=preset, epochs=3)
-    unbroken = list(cnn.train(cfg, small))[-1]
-    gen = cnn.train(cfg, small, tmp_path)
+    unbroken = list(cnn_train.train(cfg, small))[-1]
+    gen = cnn_train.train(cfg, small, tmp_path)
     for rec in gen:  # abandon epoch 2 halfway, as a kill would
         if isinstance(rec, StepMetrics) and rec.step == 12:
             break
@@ -177,7 +178,7 @@ def test_killed_mid_epoch_resumes_to_the_same_result(small, tmp_path, preset):
     ckpt = torch.load(tmp_path / cnn.CHECKPOINT_NAME, weights_only=True)
     assert ckpt["epoch"] == 1 and ckpt["arch"] == preset
     torch.manual_seed(1234)  # a fresh process would have a different global RNG state
-    resumed = list(cnn.train(cfg, small, tmp_path))
+    resumed = list(cnn_train.train(cfg, small, tmp_path))
     assert resumed[0].step == 8
     assert [r.epoch for r in resumed if isinstance(r, EpochMetrics)] == [2, 3]
     for k, v in unbroken.params.items():
@@ -188,18 +189,18 @@ def test_killed_mid_epoch_resumes_to_the_same_result(small, tmp_path, preset):
 
 
 def test_checkpoint_of_another_architecture_is_refused(small, tmp_path):
-    list(cnn.train(tiny(preset="seed", epochs=1), small, tmp_path))
+    list(cnn_train.train(tiny(preset="seed", epochs=1), small, tmp_path))
     with pytest.raises(UserError, match="'seed' network, not 'default'") as e:
-        list(cnn.train(tiny(epochs=1), small, tmp_path))
+        list(cnn_train.train(tiny(epochs=1), small, tmp_path))
     assert "\n" not in str(e.value)
     with pytest.raises(UserError, match="not 'default'"):
         cnn.load_model(tmp_path / cnn.MODEL_NAME, arch="default")
 
 
 def test_changed_recipe_is_refused(small, tmp_path):
-    list(cnn.train(tiny(epochs=1), small, tmp_path))
+    list(cnn_train.train(tiny(epochs=1), small, tmp_path))
     with pytest.raises(UserError, match="different config"):
-        list(cnn.train(tiny(epochs=1, lr=1e-2), small, tmp_path))
+        list(cnn_train.train(tiny(epochs=1, lr=1e-2), small, tmp_path))
 
 
 def test_foreign_and_corrupt_checkpoints(tmp_path):
@@ -207,7 +208,7 @@ def test_foreign_and_corrupt_checkpoints(tmp_path):
     bad.mkdir()
     (bad / cnn.CHECKPOINT_NAME).write_bytes(np.random.default_rng(0).bytes(5000))
     with pytest.raises(UserError, match="not a readable CNN"):
-        list(cnn.train(tiny(), MNIST(*(np.zeros((1, 28, 28), np.uint8), np.zeros(1, np.uint8)) * 2), bad))
+        list(cnn_train.train(tiny(), MNIST(*(np.zeros((1, 28, 28), np.uint8), np.zeros(1, np.uint8)) * 2), bad))
     other = tmp_path / "other.pt"
     torch.save({"format": "something else", "model": {}}, other)
     with pytest.raises(UserError, match="not a CNN model or checkpoint"):
@@ -223,16 +224,16 @@ def test_foreign_and_corrupt_checkpoints(tmp_path):
 
 def test_nan_stops_training_and_keeps_the_last_good_checkpoint(small, tmp_path, monkeypatch):
     calls = {"n": 0}
-    real = cnn.augment
+    real = cnn_train.augment
 
     def poisoned(x, cfg, gen):  # epoch 2's third batch turns to NaN
         calls["n"] += 1
         out = real(x, cfg, gen)
         return out * float("nan") if calls["n"] == 11 else out
 
-    monkeypatch.setattr(cnn, "augment", poisoned)
+    monkeypatch.setattr(cnn_train, "augment", poisoned)
     with pytest.raises(UserError, match="non-finite logits.*last good checkpoint kept") as e:
-        list(cnn.train(tiny(), small, tmp_path))
+        list(cnn_train.train(tiny(), small, tmp_path))
     assert "\n" not in str(e.value)
     assert torch.load(tmp_path / cnn.CHECKPOINT_NAME, weights_only=True)["epoch"] == 1
     assert not (tmp_path / cnn.MODEL_NAME).exists()
@@ -240,7 +241,7 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(small, tmp_path, 
 
 def test_diverging_learning_rate_stops_with_a_clear_error(small):
     with pytest.raises(UserError, match="learning rate"):
-        list(cnn.train(tiny(lr=1e30, warmup=0.0), small))
+        list(cnn_train.train(tiny(lr=1e30, warmup=0.0), small))
 
 
 def test_train_cnn_cli(tmp_path, capsys):
@@ -254,13 +255,15 @@ def test_train_cnn_cli(tmp_path, capsys):
 
 _CHILD = """
 import sys
-from core import cnn
+from pathlib import Path
+from core import cnn_train
 from core.data import MNIST, load_mnist
+from core.loop import StepMetrics
 m = load_mnist(fetch=False)
 small = MNIST(m.train_images[:512], m.train_labels[:512], m.test_images[:300], m.test_labels[:300])
-cfg = cnn.preset_config("default", epochs=3, batch_size=64, threads=1, log_every=1)
-for rec in cnn.train(cfg, small, cnn.Path(sys.argv[1])):
-    if isinstance(rec, cnn.StepMetrics):
+cfg = cnn_train.preset_config("default", epochs=3, batch_size=64, threads=1, log_every=1)
+for rec in cnn_train.train(cfg, small, Path(sys.argv[1])):
+    if isinstance(rec, StepMetrics):
         print("step", rec.step, flush=True)
 """
 
@@ -285,8 +288,8 @@ def test_sigkill_mid_epoch_then_resume_matches_an_unbroken_run(small, tmp_path):
     assert torch.load(run / cnn.CHECKPOINT_NAME, weights_only=True)["epoch"] == 1
     subprocess.run(cmd, check=True, capture_output=True, cwd=REPO_ROOT)  # restart on the same folder
     resumed, _ = cnn.load_model(run)
-    cfg = cnn.preset_config("default", epochs=3, batch_size=64, threads=1, log_every=1)
-    unbroken = list(cnn.train(cfg, small))[-1]
+    cfg = cnn_train.preset_config("default", epochs=3, batch_size=64, threads=1, log_every=1)
+    unbroken = list(cnn_train.train(cfg, small))[-1]
     for k, v in cnn.state_to_numpy(resumed).items():
         np.testing.assert_array_equal(v, unbroken.params[k], err_msg=k)
     assert read_json(run / "metrics.json")["test_accuracy"] == unbroken.metrics["test_accuracy"]

@@ -251,8 +251,8 @@ def test_deploy_builds_a_zip_with_the_playground_settings(runs, mnist):
 def test_camera_frame_processor_reads_a_digit_and_says_no_digit(mnist):
     from core import camera_set
     from core.inference import load_model
+    from core.live import LiveProcessor
     from core.preprocess import PreprocessConfig
-    from dashboard.camera import LiveProcessor
 
     proc = LiveProcessor(load_model(), PreprocessConfig(), hold=3)
     style = camera_set.Style(digit_size=0.6, jpeg=None, shadow=0.0, ruled=False)
@@ -272,7 +272,7 @@ def test_camera_frame_processor_reads_a_digit_and_says_no_digit(mnist):
 
 
 def test_stabilizer_waits_for_a_digit_to_hold():
-    from dashboard.camera import Stabilizer
+    from core.live import Stabilizer
 
     s = Stabilizer(hold=3, min_confidence=0.6)
     assert [s.update(d, c) for d, c in [(3, .9), (3, .9), (5, .9), (5, .9), (5, .9), (5, .3), (None, 0), (None, 0),
@@ -280,7 +280,7 @@ def test_stabilizer_waits_for_a_digit_to_hold():
 
 
 def test_ice_servers_come_from_a_text_field():
-    from dashboard.camera import ice_servers
+    from core.live import ice_servers
 
     assert ice_servers("") == []
     assert ice_servers("stun:a:3478, turn:b:3478", "u", "p") == [
@@ -293,7 +293,7 @@ def test_ice_servers_come_from_a_text_field():
 
 
 def test_registry_reports_failures_as_messages_and_keeps_jobs_apart(tmp_path):
-    from core.train import Finished, StepMetrics
+    from core.loop import Finished, StepMetrics
     from dashboard.jobs import JobRegistry
 
     def good(cfg, data, run_dir):

@@ -10,7 +10,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
-from core import cnn, export, inference, quantize
+from core import cnn, cnn_train, contract, export, inference, quantize
 from core.data import MNIST, load_mnist
 from core.errors import UserError
 from core.storage import read_json
@@ -25,9 +25,9 @@ def mnist() -> MNIST:
 def exported(mnist, tmp_path_factory):
     """A default-preset CNN trained for 40 steps, exported with the full pipeline (1,000 test images)."""
     run = tmp_path_factory.mktemp("run")
-    cfg = cnn.preset_config("default", epochs=1, max_steps=40, threads=1)
+    cfg = cnn_train.preset_config("default", epochs=1, max_steps=40, threads=1)
     data = MNIST(mnist.train_images, mnist.train_labels, mnist.test_images[:1000], mnist.test_labels[:1000])
-    list(cnn.train(cfg, data, run))
+    list(cnn_train.train(cfg, data, run))
     summary = export.export_run(run, run / "onnx", data, "python -m core export RUN")
     return run, run / "onnx", summary
 
@@ -140,7 +140,7 @@ def test_ship_copies_model_and_contract(exported, tmp_path):
 def contracted(tmp_path, name: str, data: bytes):
     path = tmp_path / name
     path.write_bytes(data)
-    inference.write_contract(path, inference.make_contract(path, preprocess={}, metrics={}))
+    contract.write_contract(path, contract.make_contract(path, preprocess={}, metrics={}))
     return path
 
 
@@ -184,16 +184,16 @@ def test_contract_that_does_not_match_its_model(exported, tmp_path):
     src = out / export.FILES[export.DYNAMIC]
     path = tmp_path / "model.onnx"
     shutil.copy(src, path)
-    shutil.copy(inference.contract_path(src), inference.contract_path(path))
+    shutil.copy(contract.contract_path(src), contract.contract_path(path))
     path.write_bytes(src.read_bytes() + b"\0")  # one byte more: no longer the file the contract describes
     with pytest.raises(UserError, match="SHA-256 differs"):
         inference.load_model(path)
     path.write_bytes(src.read_bytes())
-    c = read_json(inference.contract_path(path))
-    inference.write_contract(path, c | {"input": c["input"] | {"name": "pixels"}})
+    c = read_json(contract.contract_path(path))
+    contract.write_contract(path, c | {"input": c["input"] | {"name": "pixels"}})
     with pytest.raises(UserError, match="do not match the contract"):
         inference.load_model(path)
-    inference.contract_path(path).unlink()
+    contract.contract_path(path).unlink()
     with pytest.raises(UserError, match="contract not found"):
         inference.load_model(path)
 

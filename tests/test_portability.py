@@ -19,7 +19,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from core import export, inference, quantize
+from core import contract, export, inference, quantize
 from core.errors import UserError
 
 SHIPPED = inference.default_model_path()
@@ -41,8 +41,8 @@ def widened(src: Path, dst: Path) -> Path:
         s = inits[n.input[1]]
         s.CopyFrom(numpy_helper.from_array((numpy_helper.to_array(s) / 2).astype(np.float32), s.name))
     dst.write_bytes(model.SerializeToString())
-    contract = inference.read_contract(src)
-    inference.write_contract(dst, contract | {"sha256": inference.sha256_file(dst), "size_bytes": dst.stat().st_size})
+    c = contract.read_contract(src)
+    contract.write_contract(dst, c | {"sha256": contract.sha256_file(dst), "size_bytes": dst.stat().st_size})
     return dst
 
 
@@ -111,13 +111,13 @@ def test_export_refuses_to_ship_a_graph_that_could_saturate(eight_bit, tmp_path)
 def test_export_refuses_to_ship_a_model_not_measured_on_every_backend(tmp_path):
     src = tmp_path / "m.onnx"
     shutil.copy(SHIPPED, src)
-    c = inference.read_contract(SHIPPED)
+    c = contract.read_contract(SHIPPED)
     backends = {k: v for k, v in c["metrics"]["backends"].items() if k != "onnxruntime_web_chromium"}
-    inference.write_contract(src, c | {"metrics": c["metrics"] | {"backends": backends}})
+    contract.write_contract(src, c | {"metrics": c["metrics"] | {"backends": backends}})
     with pytest.raises(UserError, match="not measured on onnxruntime_web_chromium"):
         export.ship(src, tmp_path / "assets")
     backends = c["metrics"]["backends"] | {"onnxruntime_reference": {"test_accuracy": 0.5}}
-    inference.write_contract(src, c | {"metrics": c["metrics"] | {"backends": backends}})
+    contract.write_contract(src, c | {"metrics": c["metrics"] | {"backends": backends}})
     with pytest.raises(UserError, match="backends differ"):
         export.ship(src, tmp_path / "assets")
 

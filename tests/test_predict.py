@@ -13,10 +13,13 @@ import pytest
 from PIL import Image
 
 from core import camera_set
+from core.bench.preprocess import camera_set_scores, format_report, run_bench
 from core.cli import main
+from core.contract import make_contract, resolve_preprocess, write_contract
 from core.errors import UserError
-from core.inference import default_model_path, load_model, make_contract, write_contract
-from core.predict import camera_set_scores, classify, config_for, format_report, load_image, run_bench
+from core.images import load_image
+from core.inference import default_model_path, load_model
+from core.predict import classify
 from core.preprocess import EDGE_ONLY, NO_INK, PreprocessConfig, preprocess
 
 
@@ -103,7 +106,8 @@ def test_text_output_and_errors_on_stderr(tmp_path, capsys, template_model, mnis
 
 def test_options_reach_the_pipeline(tmp_path, capsys, template_model, mnist):
     model = load_model(template_model)
-    cfg = config_for(model, {"radius": 3, "offset": 9.5, "steps": (64, 32), "framing": False, "box": None})
+    over = {"radius": 3, "offset": 9.5, "steps": (64, 32), "framing": False, "box": None}
+    cfg = resolve_preprocess(model.contract, over)
     assert (cfg.radius, cfg.offset, cfg.steps, cfg.framing) == (3, 9.5, (64, 32), False)
     camera_png(tmp_path / "a.png", 2, mnist)
     code, (rec,) = run_json(capsys, "--model", template_model, "--radius", 3, "--offset", 9.5, "--gain", 30,
@@ -245,7 +249,7 @@ def test_shipped_model_reads_camera_digits_better_than_the_seed_pipeline():
 
 def test_png_files_match_in_memory_classification(tmp_path, capsys, template_model, mnist):
     labels = [camera_png(tmp_path / f"{i}.png", i, mnist, seed=i) for i in range(4)]
-    model, cfg = load_model(template_model), config_for(load_model(template_model), {"box": None})
+    model, cfg = load_model(template_model), resolve_preprocess(load_model(template_model).contract, {"box": None})
     code, recs = run_json(capsys, "--model", template_model, *[tmp_path / f"{i}.png" for i in range(4)])
     for i, rec in enumerate(recs):
         rgb = np.asarray(Image.open(tmp_path / f"{i}.png").convert("RGB"))

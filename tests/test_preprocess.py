@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from core import camera_set
 from core.errors import UserError
+from core.golden import read_golden, write_golden
 from core.preprocess import (
     EDGE_ONLY,
     NO_INK,
@@ -20,11 +21,9 @@ from core.preprocess import (
     frame_mnist,
     local_mean,
     preprocess,
-    read_golden,
     stages,
     stroke_width,
     threshold,
-    write_golden,
 )
 from core.preprocess_reference import reference_stages, threshold_grid
 

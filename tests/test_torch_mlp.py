@@ -9,12 +9,14 @@ import pytest
 import torch
 
 from core import numpy_nets as nn_np
+from core import numpy_train as train_np
+from core import parity
 from core import torch_mlp as tm
-from core import train as train_np
 from core.cli import main as cli_main
 from core.data import MNIST, flat, load_mnist
 from core.errors import UserError
-from core.train import EpochMetrics, Finished, MLPConfig, Snapshot, StepMetrics
+from core.loop import EpochMetrics, Finished, Snapshot, StepMetrics
+from core.numpy_train import MLPConfig
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +71,11 @@ def test_mlp_gradients_match_autograd_float64(mnist, l2):
     X, y = batch(mnist)
     p = mlp(48)
     loss_np, g_np = nn_np.mlp_loss_and_grads(p, X, y, l2)
-    loss_t, g_t = tm.torch_loss_and_grads(p, X, y, l2)
+    loss_t, g_t = parity.torch_loss_and_grads(p, X, y, l2)
     assert abs(loss_np - loss_t) <= 1e-9
     for name in ("W1", "b1", "W2", "b2"):
         assert np.abs(getattr(g_np, name) - getattr(g_t, name)).max() <= 1e-6, name
-    assert tm.max_abs_diff(g_np, g_t) <= 1e-6
+    assert parity.max_abs_diff(g_np, g_t) <= 1e-6
 
 
 @pytest.mark.parametrize("l2", [0.0, 1e-3])
@@ -82,7 +84,7 @@ def test_softmax_gradients_match_autograd_float64(mnist, l2):
     rng = np.random.default_rng(3)
     p = nn_np.SoftmaxParams(W=rng.standard_normal((784, 10)) * 0.01, b=rng.standard_normal(10) * 0.1)
     loss_np, g_np = nn_np.softmax_loss_and_grads(p, X, y, l2)
-    loss_t, g_t = tm.torch_loss_and_grads(p, X, y, l2)
+    loss_t, g_t = parity.torch_loss_and_grads(p, X, y, l2)
     assert abs(loss_np - loss_t) <= 1e-9
     assert np.abs(g_np.W - g_t.W).max() <= 1e-6 and np.abs(g_np.b - g_t.b).max() <= 1e-6
 
@@ -92,17 +94,17 @@ def test_sgd_steps_leave_the_same_parameters(mnist, momentum, l2):
     X, y = batch(mnist)
     p = mlp(32)
     for steps in (1, 3):  # three steps on the same batch exercise the momentum buffer
-        a = tm.numpy_sgd_steps(p, X, y, 0.1, momentum, l2, steps)
-        b = tm.torch_sgd_steps(p, X, y, 0.1, momentum, l2, steps)
-        assert tm.max_abs_diff(a, b) <= 1e-9
-        assert tm.max_abs_diff(a, p) > 1e-4  # and the step did move the weights
+        a = parity.numpy_sgd_steps(p, X, y, 0.1, momentum, l2, steps)
+        b = parity.torch_sgd_steps(p, X, y, 0.1, momentum, l2, steps)
+        assert parity.max_abs_diff(a, b) <= 1e-9
+        assert parity.max_abs_diff(a, p) > 1e-4  # and the step did move the weights
 
 
 def test_parity_report_within_tolerances(mnist):
     X, y = batch(mnist, 128)
-    r = tm.parity(mlp(256), X, y)
+    r = parity.parity(mlp(256), X, y)
     for name, value in vars(r).items():
-        assert value <= tm.TOLERANCES[name], (name, value)
+        assert value <= parity.TOLERANCES[name], (name, value)
 
 
 def test_parity_cli(capsys):
@@ -122,7 +124,7 @@ def test_torch_trainer_follows_the_numpy_trainer(mnist):
     np.testing.assert_allclose([r.loss for r in steps_t], [r.loss for r in steps_n], rtol=1e-4)
     np.testing.assert_allclose([r.lr for r in steps_t], [r.lr for r in steps_n], rtol=1e-12)
     # same init, same batches, same update: after 12 steps only float32 rounding separates them
-    assert tm.max_abs_diff(torch_recs[-1].params, numpy_recs[-1].params) <= 1e-4
+    assert parity.max_abs_diff(torch_recs[-1].params, numpy_recs[-1].params) <= 1e-4
     assert torch_recs[-1].metrics["model"] == "torch-mlp"
 
 
@@ -141,7 +143,7 @@ def test_torch_trainer_resumes_to_the_same_weights(small, tmp_path):
     assert isinstance(resumed[0], Snapshot) and resumed[0].step == 16  # picked up after epoch 1
     epochs = [r.epoch for r in resumed if isinstance(r, EpochMetrics)]
     assert epochs == [2]
-    assert tm.max_abs_diff(resumed[-1].params, unbroken.params) == 0.0
+    assert parity.max_abs_diff(resumed[-1].params, unbroken.params) == 0.0
     assert resumed[-1].metrics["test_accuracy"] == unbroken.metrics["test_accuracy"]
     assert isinstance(train_np.load_weights(run / "weights.npz"), nn_np.MLPParams)
 

@@ -19,7 +19,9 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 
-from core import web
+from core import bundle as web
+from core import serve
+from core.browser import page_logits, write_y4m
 from core.errors import UserError
 from core.inference import default_model_path, load_model
 from tests.browser_utils import fake_camera_flags, launch_browser, wait_until
@@ -200,7 +202,7 @@ def test_serve_web_mime_types_and_isolation_headers(bundle: Path) -> None:
         "style.css": "text/css",
         "favicon.svg": "image/svg+xml",
     }
-    with web.serving(bundle) as server:
+    with serve.serving(bundle) as server:
         assert server.server_address[0] == "127.0.0.1"
         for name, mime in want.items():
             status, headers, body = _get(server.url + name)
@@ -209,7 +211,7 @@ def test_serve_web_mime_types_and_isolation_headers(bundle: Path) -> None:
             assert body == (bundle / (name or "index.html")).read_bytes()
             assert "cross-origin-embedder-policy" not in headers
         assert _get(server.url + "missing.js")[0] == 404
-    with web.serving(bundle, isolate=True) as server:
+    with serve.serving(bundle, isolate=True) as server:
         _, headers, _ = _get(server.url)
         assert headers["cross-origin-opener-policy"] == "same-origin"
         assert headers["cross-origin-embedder-policy"] == "require-corp"
@@ -217,13 +219,13 @@ def test_serve_web_mime_types_and_isolation_headers(bundle: Path) -> None:
 
 def test_serve_web_refuses_a_folder_without_a_page(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="not a web bundle"):
-        web.make_server(tmp_path)
+        serve.make_server(tmp_path)
 
 
 def test_y4m_clip_layout(tmp_path: Path) -> None:
     frame = np.zeros((4, 6, 3), np.uint8)
     frame[..., 0] = 255
-    data = web.write_y4m(tmp_path / "c.y4m", [frame, frame]).read_bytes()
+    data = write_y4m(tmp_path / "c.y4m", [frame, frame]).read_bytes()
     header, rest = data.split(b"\n", 1)
     assert header.startswith(b"YUV4MPEG2 W6 H4 ")
     assert rest.count(b"FRAME\n") == 2 and len(rest) == 2 * (6 + 24 + 6 + 6)  # Y 24, U 6, V 6 per frame
@@ -234,7 +236,7 @@ def test_y4m_clip_layout(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def site(bundle: Path):
-    with web.serving(bundle) as server:
+    with serve.serving(bundle) as server:
         yield server
 
 
@@ -247,7 +249,7 @@ def camera_clip(tmp_path_factory, mnist) -> tuple[Path, int]:
     i = int(np.flatnonzero(mnist.test_labels == 3)[0])
     style = Style(pen="medium", ink="black", digit_size=0.6, gradient=0.2, blur=0.6, noise=3.0, jpeg=None)
     frames = [camera_frame(mnist.test_images[i], rng, 640, 480, style=style) for _ in range(3)]
-    return web.write_y4m(tmp_path_factory.mktemp("camera") / "digit.y4m", frames), 3
+    return write_y4m(tmp_path_factory.mktemp("camera") / "digit.y4m", frames), 3
 
 
 @pytest.fixture(scope="module")
@@ -375,11 +377,11 @@ GOLDEN_JS = """async ([input, shape, dtype, cfg]) => {
 
 @pytest.mark.browser
 def test_preprocess_js_matches_python_golden_vectors_stage_by_stage(site, recorder, tmp_path: Path) -> None:
-    from core import preprocess as pp
+    from core.golden import read_golden, write_golden
 
-    pp.write_golden(tmp_path)
+    write_golden(tmp_path)
     manifest = json.loads((tmp_path / "golden.json").read_text())
-    golden = pp.read_golden(tmp_path)
+    golden = read_golden(tmp_path)
     tolerance = min(manifest["tolerance"], 1e-5)
     page = recorder().open(site.url).page
     dtypes = {c["name"]: c["arrays"]["input"]["dtype"] for c in manifest["cases"]}
@@ -486,7 +488,7 @@ def test_model_in_the_browser_matches_onnxruntime(site, recorder, mnist) -> None
 def test_model_in_the_browser_reproduces_the_contract_accuracy_on_every_test_image(site, recorder, mnist) -> None:
     contract = load_model(MODEL).contract
     page = recorder().open(site.url).page
-    z = web.page_logits(page, mnist.test_images)  # all 10,000 test images through the page's session
+    z = page_logits(page, mnist.test_images)  # all 10,000 test images through the page's session
     acc = float((z.argmax(1) == mnist.test_labels).mean())
     backends = contract["metrics"]["backends"]
     assert acc == backends["onnxruntime_web_chromium"]["test_accuracy"] == contract["metrics"]["test_accuracy"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core import model_bench
+from core.bench import models as model_bench
 from core.data import MNIST, load_mnist
+from core.storage import read_json
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def test_format_table():
 
 
 def test_committed_ladder_has_every_model():
-    ladder = model_bench.load_ladder()
+    ladder = read_json(model_bench.LADDER_PATH, "model ladder")
     names = " ".join(r["name"] for r in ladder["rows"])
     for what in ("softmax", "NumPy", "PyTorch", "fp32", "int8 dynamic", "int8 static", "shipped", "as the seed"):
         assert what in names

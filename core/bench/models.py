@@ -5,7 +5,7 @@ network quantized the way the seed did: test accuracy (onnxruntime, full 10k tes
 size, single-image latency and batch-256 throughput (medians, interleaved, 1 ORT thread) and time to
 train. Saved runs are read when given; anything missing is trained here with a short budget (and marked
 so). Also the time the `default` CNN preset needs to first reach 99.0 % test accuracy, and the seed's
-published figures. `load_ladder()` reads the committed results (core/assets/ladder.json) for the dashboard.
+published figures. `--out core/assets/ladder.json` writes the committed results the dashboard's Home page shows.
 """
 
 from __future__ import annotations
@@ -17,8 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from core import cnn, cnn_train, contract, export, inference, numpy_train, quantize, torch_mlp
+from core import numpy_nets as nn_np
+from core.bundle import browser_logits
 from core.data import MNIST
 from core.errors import UserError
+from core.export import export_onnx
+from core.loop import EpochMetrics, EvalMetrics, Finished
 from core.runtime import machine_info, set_threads
 from core.storage import ASSETS_DIR, atomic_write_json, read_json, runs_dir
 
@@ -33,32 +38,23 @@ INTEGER_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "ConvInteger", "M
 Say = Callable[[str], None]
 
 
-def load_ladder(path: Path = LADDER_PATH) -> dict:
-    """The committed `bench models` results (rows, time to 99 %, shipped vs seed latency), for the dashboard."""
-    return read_json(path, "model ladder")
-
-
 # --- rows ------------------------------------------------------------------------------------------------
 
 
 def _numpy_row(kind: str, run: Path | None, data: MNIST, epochs: int, threads: int | None, work: Path,
                say: Say) -> tuple[dict, Path]:
     """A softmax / NumPy MLP / torch MLP row, and its weights exported to ONNX (fp32) for onnxruntime."""
-    from core import numpy_nets as nn_np
-    from core import torch_mlp
-    from core import train as train_np
-    from core.export import export_onnx
 
     if run is not None:
-        params = train_np.load_weights(Path(run) / "weights.npz")
+        params = numpy_train.load_weights(Path(run) / numpy_train.WEIGHTS_NAME)
         metrics = read_json(Path(run) / "metrics.json", "run metrics")
         source = str(run)
     else:
         say(f"training {kind} for {epochs} epoch(s)")
-        cfg = (train_np.SoftmaxConfig(epochs=epochs, threads=threads) if kind == "softmax"
-               else train_np.MLPConfig(epochs=epochs, threads=threads))
-        trainer = torch_mlp.train if kind == "torch-mlp" else train_np.train
-        fin = [r for r in trainer(cfg, data) if isinstance(r, train_np.Finished)][-1]
+        cfg = (numpy_train.SoftmaxConfig(epochs=epochs, threads=threads) if kind == "softmax"
+               else numpy_train.MLPConfig(epochs=epochs, threads=threads))
+        trainer = torch_mlp.train if kind == "torch-mlp" else numpy_train.train
+        fin = [r for r in trainer(cfg, data) if isinstance(r, Finished)][-1]
         params, metrics, source = fin.params, fin.metrics, f"trained here, {epochs} epoch(s)"
     onnx_path = export_onnx(torch_mlp.from_numpy(nn_np.tree_map(lambda a: a.astype(np.float32), params)),
                             work / f"{kind}.onnx")
@@ -73,21 +69,19 @@ def _numpy_row(kind: str, run: Path | None, data: MNIST, epochs: int, threads: i
 def _cnn_run(preset: str, run: Path | None, data: MNIST, epochs: int, threads: int | None, work: Path,
              say: Say) -> Path:
     """A trained CNN run folder: the one given, or one trained here for `epochs` epochs."""
-    from core import cnn
 
     if run is not None:
         return Path(run)
     say(f"training the '{preset}' CNN for {epochs} epoch(s)")
     out = work / f"cnn-{preset}"
     out.mkdir(parents=True, exist_ok=True)
-    for _ in cnn.train(cnn.preset_config(preset, epochs=epochs, threads=threads), data, out):
+    for _ in cnn_train.train(cnn_train.preset_config(preset, epochs=epochs, threads=threads), data, out):
         pass
     return out
 
 
 def _cnn_exports(run: Path, data: MNIST, work: Path, say: Say) -> dict:
     """The run's export.json summary: reused when RUN/onnx holds a complete export, else exported here."""
-    from core import export
 
     out = run / "onnx"
     if (out / "export.json").exists() and all((out / f).exists() for f in export.FILES.values()):
@@ -103,7 +97,6 @@ def _cnn_exports(run: Path, data: MNIST, work: Path, say: Say) -> dict:
 
 def _seed_dynamic(run: Path, work: Path) -> Path:
     """The seed preset's network, exported and quantized dynamically exactly as the seed did."""
-    from core import cnn, export, quantize
 
     model, _ = cnn.load_model(run, arch="seed")
     fp32 = export.export_onnx(model, work / "seed-preset.fp32.onnx")
@@ -113,14 +106,13 @@ def _seed_dynamic(run: Path, work: Path) -> Path:
 def _with_contract(src: Path, dst: Path) -> Path:
     """A copy of an ONNX file without a contract (a bench's own export, the seed's file), given a minimal one
     that names its real input and output, so the web page can load it."""
-    from core import inference
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst.write_bytes(Path(src).read_bytes())
     session = inference.open_session(dst)
-    c = inference.make_contract(dst, preprocess={}, metrics={})
+    c = contract.make_contract(dst, preprocess={}, metrics={})
     c["input"]["name"], c["output"]["name"] = session.get_inputs()[0].name, session.get_outputs()[0].name
-    inference.write_contract(dst, c)
+    contract.write_contract(dst, c)
     return dst
 
 
@@ -130,14 +122,13 @@ def time_to_accuracy(data: MNIST, target: float = TARGET_99, epochs: int = 3, ev
 
     The clock counts training compute only; each test-set evaluation is excluded.
     """
-    from core import cnn
 
-    cfg = cnn.preset_config("default", epochs=epochs, eval_every=eval_every, threads=threads, seed=seed)
+    cfg = cnn_train.preset_config("default", epochs=epochs, eval_every=eval_every, threads=threads, seed=seed)
     best: dict = {}
-    gen = cnn.train(cfg, data)
+    gen = cnn_train.train(cfg, data)
     try:
         for rec in gen:
-            if isinstance(rec, cnn.EvalMetrics | cnn.EpochMetrics):
+            if isinstance(rec, EvalMetrics | EpochMetrics):
                 point = {"step": rec.step, "epoch": rec.epoch, "examples": rec.step * cfg.batch_size,
                          "test_accuracy": rec.test_accuracy, "train_seconds": rec.train_seconds,
                          "wall_seconds": rec.elapsed}
@@ -162,98 +153,100 @@ def _t99_command(epochs: int, eval_every: int, threads: int | None) -> str:
 # --- the benchmark -----------------------------------------------------------------------------------------
 
 
+def _ladder_files(data: MNIST, runs: dict[str, Path | None], epochs: int, threads: int | None, work: Path,
+                  shipped: Path, seed_onnx: Path | None, say: Say) -> tuple[dict[str, dict], dict[str, Path]]:
+    """Every model of the ladder as an ONNX file, and its row (name, params, training figures, source)."""
+    rows: dict[str, dict] = {}
+    files: dict[str, Path] = {}
+    for key, name in (("softmax", "softmax (NumPy)"), ("mlp", "MLP 784-256-10 (NumPy)"),
+                      ("torch-mlp", "MLP 784-256-10 (PyTorch)")):
+        row, files[key] = _numpy_row(key, runs.get(key), data, epochs, threads, work, say)
+        rows[key] = {"name": name} | row
+
+    def trained(run: Path, given: bool) -> dict:
+        m = read_json(run / "metrics.json", "run metrics")
+        t = m.get("timings") or {}
+        return {"params": m.get("params"), "train_seconds": t.get("train_seconds"), "train_threads": t.get("threads"),
+                "epochs": m.get("epochs_completed"), "trained_accuracy": m.get("test_accuracy"),
+                "source": str(run) if given else f"trained here, {epochs} epoch(s)"}
+
+    cnn_run = _cnn_run("default", runs.get("cnn"), data, epochs, threads, work, say)
+    summary = _cnn_exports(cnn_run, data, work, say)
+    for kind, name in ((export.FP32, "CNN default fp32"), (export.DYNAMIC, "CNN default int8 dynamic"),
+                       (export.STATIC, "CNN default int8 static")):
+        files[f"cnn-{kind}"] = Path(summary["dir"]) / export.FILES[kind]
+        rows[f"cnn-{kind}"] = {"name": name, **trained(cnn_run, bool(runs.get("cnn"))),
+                               "ops": summary["models"][kind]["ops"]}
+    seed_run = _cnn_run("seed", runs.get("seed"), data, epochs, threads, work, say)
+    files["seed-preset-dynamic"] = _seed_dynamic(seed_run, work)
+    rows["seed-preset-dynamic"] = {"name": "seed's CNN, int8 dynamic (as the seed)",
+                                   **trained(seed_run, bool(runs.get("seed")))}
+    c = inference.load_model(shipped).contract
+    files["shipped"] = shipped
+    kind = Path(c.get("exported_as", "")).stem.replace("model.", "") or "?"
+    rows["shipped"] = {"name": f"shipped model.onnx ({kind})", "params": (c.get("architecture") or {}).get("params"),
+                       "train_seconds": (c.get("training_metrics") or {}).get("train_seconds"),
+                       "source": str(shipped), "contract_accuracy": c["metrics"].get("test_accuracy")}
+    if seed_onnx:
+        files["seed-published"] = Path(seed_onnx)
+        rows["seed-published"] = {"name": "seed's published digit_brain.onnx", "params": SEED_PUBLISHED["params"],
+                                  "source": str(seed_onnx), "published_accuracy": SEED_PUBLISHED["test_accuracy"]}
+    return rows, files
+
+
+def _measure(rows: dict[str, dict], files: dict[str, Path], data: MNIST, work: Path, browser: bool, say: Say) -> None:
+    """Fill each row: accuracy (and fused vs reference for int8 files), size, latency, latency in Chromium."""
+    for key, path in files.items():
+        say(f"accuracy of {key}, onnxruntime optimized and reference")
+        both = quantize.optimized_vs_reference(path, data.test_images)
+        rows[key]["test_accuracy"] = float((both["logits"]["optimized"].argmax(1) == data.test_labels).mean())
+        rows[key]["size_bytes"] = path.stat().st_size
+        if set(quantize.op_types(path)) & INTEGER_OPS:  # an int8 graph
+            rows[key]["optimized_vs_reference"] = {
+                "argmax_agreement": both["argmax_agreement"], "max_abs_logit_diff": both["max_abs_logit_diff"],
+                "reference_test_accuracy": float((both["logits"]["reference"].argmax(1) == data.test_labels).mean()),
+                "saturation_risks": quantize.saturation_risks(path)}
+    say("latency of every model (interleaved)")
+    for key, lat in inference.latencies(files, data.test_images, rounds=21).items():
+        rows[key] |= lat
+    for key, path in files.items() if browser else ():
+        say(f"latency of {key} in onnxruntime-web (Chromium)")
+        if not contract.contract_path(path).exists():  # the web page reads a contract: a copy gets one
+            path = _with_contract(path, work / "web" / f"{key}.onnx")
+        rows[key]["wasm_latency_ms_1"] = browser_logits(path, data.test_images[:256])["latency_ms_1"]
+
+
+def _targets(rows: dict[str, dict], shipped_contract: dict, t99: dict | None) -> dict:
+    """The bars the shipped model must clear, each True/False (None: not measured in this run)."""
+    shipped, seed = rows["shipped"], rows["seed-preset-dynamic"]
+    ovr = shipped.get("optimized_vs_reference") or {}
+    published = rows.get("seed-published")
+    return {
+        "shipped_accuracy_at_least_99.5": shipped["test_accuracy"] >= 0.995,
+        "shipped_size_at_most_215140": shipped["size_bytes"] <= SEED_PUBLISHED["size_bytes"],
+        "shipped_drop_at_most_0.1pp": (shipped_contract["metrics"].get("accuracy_drop_pp") or 0) <= export.MAX_DROP_PP,
+        "shipped_latency_at_most_seed_dynamic": shipped["latency_ms_1"] <= seed["latency_ms_1"],
+        "shipped_latency_at_most_seed_published": shipped["latency_ms_1"] <= published["latency_ms_1"]
+        if published else None,
+        "shipped_portable": bool(ovr) and not ovr["saturation_risks"] and ovr["argmax_agreement"] == 1.0,
+        "default_reaches_99_in_60s": None if t99 is None else bool(t99["reached"] and t99["train_seconds"] < 60),
+    }
+
+
 def run_bench(data: MNIST, *, runs: dict[str, Path | None], epochs: int = 1, t99_epochs: int = 3,
               skip_t99: bool = False, seed_onnx: Path | None = None, threads: int | None = None,
               work: Path | None = None, shipped: Path | None = None, browser: bool = True,
               say: Say = lambda _w: None) -> dict:
     """Measure every model; `runs` maps softmax/mlp/torch-mlp/cnn/seed to a saved run folder or None (train here)."""
-    from core import export, inference, quantize
-    from core.web import browser_logits
-
     shipped = Path(shipped) if shipped else inference.default_model_path()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(work) if work else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        rows: dict[str, dict] = {}
-        files: dict[str, Path] = {}
-        for key, name in (("softmax", "softmax (NumPy)"), ("mlp", "MLP 784-256-10 (NumPy)"),
-                          ("torch-mlp", "MLP 784-256-10 (PyTorch)")):
-            row, files[key] = _numpy_row(key, runs.get(key), data, epochs, threads, work, say)
-            rows[key] = {"name": name} | row
-
-        cnn_run = _cnn_run("default", runs.get("cnn"), data, epochs, threads, work, say)
-        summary = _cnn_exports(cnn_run, data, work, say)
-        cnn_metrics = read_json(cnn_run / "metrics.json", "run metrics")
-        timings = cnn_metrics.get("timings") or {}
-        for kind, name in ((export.FP32, "CNN default fp32"), (export.DYNAMIC, "CNN default int8 dynamic"),
-                           (export.STATIC, "CNN default int8 static")):
-            files[f"cnn-{kind}"] = Path(summary["dir"]) / export.FILES[kind]
-            rows[f"cnn-{kind}"] = {
-                "name": name, "params": cnn_metrics.get("params"), "train_seconds": timings.get("train_seconds"),
-                "train_threads": timings.get("threads"), "epochs": cnn_metrics.get("epochs_completed"),
-                "trained_accuracy": cnn_metrics.get("test_accuracy"),
-                "source": str(cnn_run) if runs.get("cnn") else f"trained here, {epochs} epoch(s)",
-                "ops": summary["models"][kind]["ops"],
-            }
-
-        seed_run = _cnn_run("seed", runs.get("seed"), data, epochs, threads, work, say)
-        seed_metrics = read_json(seed_run / "metrics.json", "run metrics")
-        files["seed-preset-dynamic"] = _seed_dynamic(seed_run, work)
-        rows["seed-preset-dynamic"] = {
-            "name": "seed's CNN, int8 dynamic (as the seed)", "params": seed_metrics.get("params"),
-            "train_seconds": (seed_metrics.get("timings") or {}).get("train_seconds"),
-            "train_threads": (seed_metrics.get("timings") or {}).get("threads"),
-            "epochs": seed_metrics.get("epochs_completed"), "trained_accuracy": seed_metrics.get("test_accuracy"),
-            "source": str(seed_run) if runs.get("seed") else f"trained here, {epochs} epoch(s)",
-        }
-
-        contract = inference.load_model(shipped).contract
-        files["shipped"] = shipped
-        kind = Path(contract.get("exported_as", "")).stem.replace("model.", "") or "?"
-        rows["shipped"] = {"name": f"shipped model.onnx ({kind})",
-                           "params": (contract.get("architecture") or {}).get("params"),
-                           "train_seconds": (contract.get("training_metrics") or {}).get("train_seconds"),
-                           "source": str(shipped), "contract_accuracy": contract["metrics"].get("test_accuracy")}
-        if seed_onnx:
-            files["seed-published"] = Path(seed_onnx)
-            rows["seed-published"] = {"name": "seed's published digit_brain.onnx", "params": SEED_PUBLISHED["params"],
-                                      "source": str(seed_onnx), "published_accuracy": SEED_PUBLISHED["test_accuracy"]}
-
-        for key, path in files.items():
-            say(f"accuracy of {key}, onnxruntime optimized and reference")
-            both = quantize.optimized_vs_reference(path, data.test_images)
-            rows[key]["test_accuracy"] = float((both["logits"]["optimized"].argmax(1) == data.test_labels).mean())
-            rows[key]["size_bytes"] = path.stat().st_size
-            if set(quantize.op_types(path)) & INTEGER_OPS:  # an int8 graph
-                rows[key]["optimized_vs_reference"] = {
-                    "argmax_agreement": both["argmax_agreement"], "max_abs_logit_diff": both["max_abs_logit_diff"],
-                    "reference_test_accuracy": float((both["logits"]["reference"].argmax(1)
-                                                      == data.test_labels).mean()),
-                    "saturation_risks": quantize.saturation_risks(path)}
-        say("latency of every model (interleaved)")
-        for key, lat in export.latencies(files, data.test_images, rounds=21).items():
-            rows[key] |= lat
-        if browser:
-            for key, path in files.items():
-                say(f"latency of {key} in onnxruntime-web (Chromium)")
-                if not inference.contract_path(path).exists():  # the web page reads a contract: a copy gets one
-                    path = _with_contract(path, work / "web" / f"{key}.onnx")
-                rows[key]["wasm_latency_ms_1"] = browser_logits(path, data.test_images[:256])["latency_ms_1"]
-
+        rows, files = _ladder_files(data, runs, epochs, threads, work, shipped, seed_onnx, say)
+        _measure(rows, files, data, work, browser, say)
         t99 = None if skip_t99 else (say("time to 99 %") or time_to_accuracy(data, epochs=t99_epochs,
                                                                             threads=threads))
     shipped_row, seed_row = rows["shipped"], rows["seed-preset-dynamic"]
-    targets = {
-        "shipped_accuracy_at_least_99.5": shipped_row["test_accuracy"] >= 0.995,
-        "shipped_size_at_most_215140": shipped_row["size_bytes"] <= SEED_PUBLISHED["size_bytes"],
-        "shipped_drop_at_most_0.1pp": (contract["metrics"].get("accuracy_drop_pp") or 0) <= export.MAX_DROP_PP,
-        "shipped_latency_at_most_seed_dynamic": shipped_row["latency_ms_1"] <= seed_row["latency_ms_1"],
-        "shipped_latency_at_most_seed_published": (shipped_row["latency_ms_1"] <= rows["seed-published"]["latency_ms_1"]
-                                                   if "seed-published" in rows else None),
-        "shipped_portable": not (shipped_row.get("optimized_vs_reference") or {}).get("saturation_risks", [1])
-                            and shipped_row["optimized_vs_reference"]["argmax_agreement"] == 1.0,
-        "default_reaches_99_in_60s": None if t99 is None else bool(t99["reached"] and t99["train_seconds"] < 60),
-    }
     return {
         "rows": list(rows.values()),
         "seed_published": SEED_PUBLISHED,
@@ -261,7 +254,7 @@ def run_bench(data: MNIST, *, runs: dict[str, Path | None], epochs: int = 1, t99
                                     "seed_preset_dynamic_ms": seed_row["latency_ms_1"],
                                     "ratio": shipped_row["latency_ms_1"] / seed_row["latency_ms_1"]},
         "time_to_99": t99,
-        "targets": targets,
+        "targets": _targets(rows, inference.load_model(shipped).contract, t99),
         "settings": {"onnxruntime_threads": 1, "latency": "median of 21 interleaved rounds x 40 single-image runs",
                      "wasm_latency": "onnxruntime-web in headless Chromium (the web page's session), 1 thread, "
                                      "median over 30 groups of 50 single-image runs (its timer is coarsened to 0.1 ms)",
@@ -301,7 +294,7 @@ def format_table(result: dict) -> str:
 # --- CLI: python -m core bench models ------------------------------------------------------------------------
 
 
-def models_args(p) -> None:
+def bench_args(p) -> None:
     for key in ("softmax", "mlp", "torch-mlp", "cnn", "seed"):
         what = {"cnn": "`train cnn --preset default`", "seed": "`train cnn --preset seed`"}.get(key, f"`train {key}`")
         p.add_argument(f"--{key}-run", type=Path, default=None, metavar="DIR",
@@ -315,7 +308,7 @@ def models_args(p) -> None:
     p.add_argument("--out", type=Path, default=None, help="JSON results (default: runs/bench/models.json)")
 
 
-def models_main(a) -> int:
+def bench_main(a) -> int:
     from core.data import load_mnist
 
     if a.epochs < 1 or a.t99_epochs < 1:

@@ -1,6 +1,6 @@
-"""`python -m dashboard.bench`: the dashboard's own figures, in one run, printed and written as JSON.
+"""`python -m core bench dashboard`: the dashboard's own figures, in one run, printed and written as JSON.
 
-1. Camera callback cost: the webrtc frame callback (dashboard.camera.LiveProcessor) on 640x480 frames of a
+1. Camera callback cost: the webrtc frame callback (core.live.LiveProcessor) on 640x480 frames of a
    handwritten digit, in process: median ms per frame and the frame rate that allows.
 2. Camera page end to end: the real WebRTC path (Chromium's fake camera -> VP8 -> aiortc -> callback ->
    VP8 -> Chromium) at 640x480; frames per second processed by the callback and rendered by the browser,
@@ -15,12 +15,11 @@
    way); each page's first open right after the server started, navigating from page to page, then again; and
    each page's first open after a server restart in a browser that has seen the dashboard before (its HTTP
    cache holds the immutable JavaScript: a presenter's laptop).
-The browser parts run inside a private network namespace (dashboard.browser); needs root and Chromium.
+The browser parts run inside a private network namespace (core.browser); needs root and Chromium.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -31,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dashboard import browser as B
+from core import browser as B
 
 TARGET_FPS, TARGET_SLOWDOWN = 15.0, 0.10
 
@@ -43,8 +42,8 @@ def callback_cost(frames: int = 300) -> dict:
     from core import camera_set
     from core.data import load_mnist
     from core.inference import load_model
+    from core.live import LiveProcessor
     from core.preprocess import PreprocessConfig
-    from dashboard.camera import LiveProcessor
 
     data = load_mnist(fetch=False)
     rng = np.random.default_rng(0)
@@ -80,7 +79,7 @@ def _video_frames(page) -> int | None:
 
 def camera_end_to_end(page, url: str, expected: int, warmup: float = 6.0, window: float = 20.0) -> dict:
     """START on the camera page; after warm-up, sample the callback's FPS and the browser's rendered FPS."""
-    from dashboard.screenshots import camera_check
+    from core.screenshots import camera_check
 
     first = camera_check(page, url, expected, within=5.0, watch=warmup)
     n0, t0 = _video_frames(page), time.time()
@@ -111,7 +110,7 @@ def _cli_run(epochs: int, out: Path, threads: int | None = None) -> dict:
 def _dashboard_run(page, url: str, epochs: int, runs: Path, watch: bool = True) -> dict:
     """Train on the Phase 2 page; `watch`: keep the page open (live charts) until Finished, else start the run
     and leave the page (the job carries on in the server), then wait for its metrics.json."""
-    from dashboard.screenshots import _click_start, _set_number, open_page, train_in_browser
+    from core.screenshots import _click_start, _set_number, open_page, train_in_browser
 
     before = set(runs.glob("mlp-*")) if runs.exists() else set()
     t0 = time.time()
@@ -140,13 +139,12 @@ def _dashboard_run(page, url: str, epochs: int, runs: Path, watch: bool = True) 
 def training_overhead(page, url: str, runs: Path, work: Path, epochs: int, repeats: int) -> dict:
     """Alternate CLI and dashboard runs of the same MLP recipe; compare median training examples/s.
 
-    The dashboard trains with every core but one (dashboard.training.default_threads), leaving a core to the
+    The dashboard trains with every core but one (core.runtime.threads_beside_a_live_view), leaving a core to the
     live view; the like-for-like comparison is the CLI at that thread count. The CLI on every core
     (`--threads 0`) is measured too."""
-    from core.runtime import usable_cores
-    from dashboard.jobs import default_threads
+    from core.runtime import threads_beside_a_live_view, usable_cores
 
-    threads = default_threads()
+    threads = threads_beside_a_live_view()
     rows: dict[str, list[dict]] = {"cli_same_threads": [], "dashboard": [], "dashboard_unwatched": [],
                                    "cli_all_cores": []}
     for i in range(repeats):
@@ -199,7 +197,7 @@ def run(epochs: int, repeats: int, window: float, skip_training: bool) -> dict:
     expected = B.digit_clip(clip, 0)
     port = B.free_port()
     env = {"DIGITS_RUNS_DIR": str(runs)}
-    with B.browser(clip) as browser:
+    with B.dashboard_browser(clip) as browser:
         page = browser.new_page(viewport={"width": 1440, "height": 1100})
         t = time.time()
         with B.dashboard_server(port, env=env, log=work / "server.log") as url:
@@ -264,15 +262,16 @@ def report(r: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m dashboard.bench", description=__doc__.splitlines()[0])
+def bench_args(ap) -> None:
     ap.add_argument("--epochs", type=int, default=8, help="MLP epochs per training run")
     ap.add_argument("--repeats", type=int, default=3, help="alternating CLI/dashboard/CLI run triples")
     ap.add_argument("--window", type=float, default=20.0, help="seconds of camera FPS sampling")
     ap.add_argument("--skip-training", action="store_true", help="camera and page figures only")
     ap.add_argument("--json", type=Path, default=None, help="output (default: runs/bench/dashboard.json)")
-    a = ap.parse_args(argv)
-    status = B.reexec_in_netns("dashboard.bench", argv)
+
+
+def bench_main(a) -> int:
+    status = B.reexec_in_netns(a._argv)
     if status is not None:
         return status
     from core.storage import atomic_write_json, runs_dir
@@ -282,7 +281,3 @@ def main(argv: list[str] | None = None) -> int:
     print(report(r))
     print(f"JSON written to {out}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

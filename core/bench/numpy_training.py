@@ -13,36 +13,38 @@ from pathlib import Path
 
 import numpy as np
 
-from core import numpy_nets as nn
-from core import train as T
+from core import numpy_nets, numpy_train
 from core.data import MNIST, flat, load_mnist
+from core.loop import EpochMetrics, Finished
+from core.numpy_train import MLPConfig, SoftmaxConfig
 from core.runtime import machine_info, set_threads, usable_cores
 from core.storage import atomic_write_json, runs_dir
 
 
-def _numpy_steps(X: np.ndarray, y: np.ndarray, cfg: T.MLPConfig, steps: int):
+def _numpy_steps(X: np.ndarray, y: np.ndarray, cfg: MLPConfig, steps: int):
     """A closure running `steps` NumPy MLP SGD steps over pre-shuffled batches; state carried across calls."""
-    state = {"p": nn.init_mlp(np.random.default_rng(0), cfg.hidden)}
-    state["v"] = nn.tree_map(np.zeros_like, state["p"])
+    state = {"p": numpy_nets.init_mlp(np.random.default_rng(0), cfg.hidden)}
+    state["v"] = numpy_nets.tree_map(np.zeros_like, state["p"])
     B = cfg.batch_size
 
     def run() -> None:
         p, v = state["p"], state["v"]
         for i in range(steps):
             xb, yb = X[i * B : (i + 1) * B], y[i * B : (i + 1) * B]
-            loss, g = nn.mlp_backward(p, nn.mlp_forward(p, xb), yb, cfg.l2)
-            p, v = nn.sgd_step(p, g, v, 0.01, cfg.momentum)
+            loss, g = numpy_nets.mlp_backward(p, numpy_nets.mlp_forward(p, xb), yb, cfg.l2)
+            p, v = numpy_nets.sgd_step(p, g, v, 0.01, cfg.momentum)
         state["p"], state["v"] = p, v
 
     return run
 
 
-def _torch_steps(X: np.ndarray, y: np.ndarray, cfg: T.MLPConfig, steps: int):
+def _torch_steps(X: np.ndarray, y: np.ndarray, cfg: MLPConfig, steps: int):
     """The same MLP and recipe in PyTorch: nn.Linear layers, F.cross_entropy, optim.SGD(weight_decay=l2)."""
     import torch
 
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(nn.D, cfg.hidden), torch.nn.ReLU(), torch.nn.Linear(cfg.hidden, nn.K))
+    D, K = numpy_nets.D, numpy_nets.K
+    model = torch.nn.Sequential(torch.nn.Linear(D, cfg.hidden), torch.nn.ReLU(), torch.nn.Linear(cfg.hidden, K))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=cfg.momentum, weight_decay=cfg.l2)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
     B = cfg.batch_size
@@ -57,7 +59,7 @@ def _torch_steps(X: np.ndarray, y: np.ndarray, cfg: T.MLPConfig, steps: int):
     return run
 
 
-def throughput(data: MNIST, cfg: T.MLPConfig, threads: int, steps: int = 150, rounds: int = 5) -> dict:
+def throughput(data: MNIST, cfg: MLPConfig, threads: int, steps: int = 150, rounds: int = 5) -> dict:
     """Median training examples/s of NumPy and PyTorch MLPs, alternating rounds, at `threads` threads."""
     import torch  # noqa: F401  (imported first so that set_threads pins torch's pools too)
 
@@ -85,13 +87,13 @@ def throughput(data: MNIST, cfg: T.MLPConfig, threads: int, steps: int = 150, ro
     }
 
 
-def full_run(cfg: T.SoftmaxConfig, data: MNIST, target: float | None = None) -> dict:
+def full_run(cfg: SoftmaxConfig, data: MNIST, target: float | None = None) -> dict:
     """Train on full MNIST; test accuracy, wall time and (optionally) time to first reach `target`."""
     reached = None
-    for rec in T.train(cfg, data):
-        if isinstance(rec, T.EpochMetrics) and target and reached is None and rec.test_accuracy >= target:
+    for rec in numpy_train.train(cfg, data):
+        if isinstance(rec, EpochMetrics) and target and reached is None and rec.test_accuracy >= target:
             reached = rec.elapsed
-        if isinstance(rec, T.Finished):
+        if isinstance(rec, Finished):
             m = rec.metrics
     return {
         "model": m["model"],
@@ -110,7 +112,7 @@ def full_run(cfg: T.SoftmaxConfig, data: MNIST, target: float | None = None) -> 
 def run_bench(quick: bool = False, threads: int | None = None) -> dict:
     data = load_mnist()
     threads = threads or 1
-    softmax_cfg, mlp_cfg = T.SoftmaxConfig(threads=threads), T.MLPConfig(threads=threads)
+    softmax_cfg, mlp_cfg = SoftmaxConfig(threads=threads), MLPConfig(threads=threads)
     if quick:
         softmax_cfg, mlp_cfg = replace(softmax_cfg, epochs=1), replace(mlp_cfg, epochs=1)
     steps, rounds = (20, 2) if quick else (150, 5)
@@ -119,7 +121,7 @@ def run_bench(quick: bool = False, threads: int | None = None) -> dict:
         "machine": machine_info(),
         "softmax": full_run(softmax_cfg, data),
         "mlp": full_run(mlp_cfg, data, target=0.98),
-        "throughput": [throughput(data, T.MLPConfig(), t, steps, rounds) for t in thread_counts],
+        "throughput": [throughput(data, MLPConfig(), t, steps, rounds) for t in thread_counts],
         "quick": quick,
     }
 
@@ -145,14 +147,14 @@ def format_table(r: dict) -> str:
     return "\n".join(lines)
 
 
-def numpy_args(p) -> None:
+def bench_args(p) -> None:
     p.add_argument("--quick", action="store_true", help="one epoch each and few throughput steps (smoke test)")
     p.add_argument("--threads", type=int, default=None, help="threads for training runs (default 1); "
                    "throughput is measured at this count and at all usable cores")
     p.add_argument("--json", type=Path, default=None, help="where to write the JSON (default: runs/bench/numpy.json)")
 
 
-def numpy_main(a) -> int:
+def bench_main(a) -> int:
     result = run_bench(quick=a.quick, threads=a.threads)
     out = atomic_write_json(a.json or runs_dir() / "bench" / "numpy.json", result)
     print(format_table(result))

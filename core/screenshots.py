@@ -1,26 +1,23 @@
-"""`python -m dashboard.screenshots`: start the dashboard as `make run` does, use it in headless Chromium, and
+"""`python -m core screenshots`: start the dashboard as `make run` does, use it in headless Chromium, and
 write a screenshot of every page to dashboard/screenshots/ (the README's tour links them).
 
 On the way it trains tiny runs from the browser (so the phase pages show live-trained results), feeds the
 camera page a fake-camera clip of an MNIST test digit written on paper and records how long after START
 the right digit is shown, and times how long each page takes to open. Figures go to a JSON file.
-Runs inside a private network namespace (see dashboard.browser); needs root and /usr/bin/chromium.
+Runs inside a private network namespace (see core.browser); needs root and /usr/bin/chromium.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from dashboard import browser as B
+from core import browser as B
 
-OUT_DIR = Path(__file__).resolve().parent / "screenshots"
+OUT_DIR = B.REPO_ROOT / "dashboard" / "screenshots"  # the README tour
 VIEWPORT = {"width": 1440, "height": 1100}
 
 
@@ -115,7 +112,7 @@ def run(out: Path, train: bool = True, digit_index: int = 0) -> dict:
     expected = B.digit_clip(clip, digit_index)
     env = {"DIGITS_RUNS_DIR": str(work / "runs")} if train else {}
     result: dict = {"pages": {}, "camera": None, "training": {}}
-    with B.dashboard_server(env=env, log=work / "server.log") as url, B.browser(clip) as browser:
+    with B.dashboard_server(env=env, log=work / "server.log") as url, B.dashboard_browser(clip) as browser:
         page = browser.new_page(viewport=VIEWPORT)
         if train:
             result["training"]["phase1"] = train_in_browser(page, url, "phase1", {"Epochs": 5})
@@ -136,14 +133,15 @@ def run(out: Path, train: bool = True, digit_index: int = 0) -> dict:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m dashboard.screenshots", description=__doc__.splitlines()[0])
+def screenshots_args(ap) -> None:
     ap.add_argument("--out", type=Path, default=OUT_DIR, help="folder for the PNGs")
     ap.add_argument("--json", type=Path, default=None, help="write the figures (camera, page open times) here")
     ap.add_argument("--no-train", action="store_true", help="use the runs already on disk instead of training")
     ap.add_argument("--digit", type=int, default=0, help="MNIST test digit shown to the fake camera")
-    a = ap.parse_args(argv)
-    status = B.reexec_in_netns("dashboard.screenshots", argv)
+
+
+def screenshots_main(a) -> int:
+    status = B.reexec_in_netns(a._argv)
     if status is not None:
         return status
     result = run(a.out.resolve(), train=not a.no_train, digit_index=a.digit)
@@ -156,8 +154,3 @@ def main(argv: list[str] | None = None) -> int:
     print("page open (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result["pages"].items()))
     print(f"{len(result['screenshots'])} screenshots in {a.out}")
     return 0 if cam["ok"] else 1
-
-
-if __name__ == "__main__":
-    os.chdir(Path(__file__).resolve().parent.parent)
-    sys.exit(main())

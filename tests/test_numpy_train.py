@@ -9,8 +9,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from core import loop
 from core import numpy_nets as nn
-from core import train as T
+from core import numpy_train as T
 from core.errors import UserError
 
 TINY_MLP = T.MLPConfig(epochs=2, hidden=16, batch_size=512, lr=0.1, log_every=5, snapshot_every=50)
@@ -22,16 +23,16 @@ def _run(cfg, mnist, run_dir=None):
 
 def test_trainer_yields_live_records_and_a_result(mnist):
     recs = _run(replace(TINY_MLP, max_steps=40), mnist)
-    steps = [r for r in recs if isinstance(r, T.StepMetrics)]
+    steps = [r for r in recs if isinstance(r, loop.StepMetrics)]
     assert [r.step for r in steps] == [5, 10, 15, 20, 25, 30, 35, 40]
     assert all(r.loss > 0 and r.examples_per_s > 0 and r.lr > 0 for r in steps)
     assert steps[-1].loss < steps[0].loss
-    snaps = [r for r in recs if isinstance(r, T.Snapshot)]
+    snaps = [r for r in recs if isinstance(r, loop.Snapshot)]
     assert snaps[0].step == 0 and isinstance(snaps[0].params, nn.MLPParams)
-    epochs = [r for r in recs if isinstance(r, T.EpochMetrics)]
+    epochs = [r for r in recs if isinstance(r, loop.EpochMetrics)]
     assert len(epochs) == 1 and epochs[0].step == 40 and 0.5 < epochs[0].test_accuracy <= 1
     done = recs[-1]
-    assert isinstance(done, T.Finished) and done.metrics["test_accuracy"] == epochs[0].test_accuracy
+    assert isinstance(done, loop.Finished) and done.metrics["test_accuracy"] == epochs[0].test_accuracy
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(mnist):
@@ -64,7 +65,7 @@ def test_killed_run_resumes_to_the_same_result(mnist, tmp_path):
     unbroken = _run(TINY_MLP, mnist)[-1]
     gen = T.train(TINY_MLP, mnist, tmp_path)
     for rec in gen:  # "kill" the run after its first epoch (and a few steps of the second)
-        if isinstance(rec, T.StepMetrics) and rec.epoch == 2:
+        if isinstance(rec, loop.StepMetrics) and rec.epoch == 2:
             break
     gen.close()
     assert (tmp_path / "checkpoint.npz").exists() and not (tmp_path / "metrics.json").exists()

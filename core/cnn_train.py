@@ -1,0 +1,265 @@
+"""Phase 4's training: presets, the recipe (AdamW, warmup + cosine, per-sample augmentation), the trainer, the CLI.
+
+A preset names an architecture (core.cnn) and a recipe: `seed` is the seed's network with our recipe (so the
+comparison is fair), `default` is ours. Training ends with a few epochs on unaugmented images.
+
+Reproducibility: every epoch's shuffling, augmentation and dropout draw from RNGs derived from (seed, epoch),
+so a run resumed from its last epoch checkpoint replays exactly what an unbroken run does (same threads).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core import cnn, loop
+from core.augment import AffineRanges, augment
+from core.data import MNIST
+from core.errors import UserError
+from core.numpy_train import epoch_order
+from core.storage import atomic_write_bytes
+
+# --- configuration -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    arch: str = "default"  # architecture (core.cnn.ARCHS): "seed" (the seed's network) or "default" (ours)
+    epochs: int = 20  # passes over the 60k training images
+    batch_size: int = 128  # examples per optimizer step
+    lr: float = 3e-3  # peak learning rate (AdamW), reached after warmup, cosine-decayed to 0
+    warmup: float = 0.03  # fraction of all steps spent ramping the learning rate up linearly
+    weight_decay: float = 1e-4  # decoupled (AdamW) weight decay
+    augment: bool = True  # per-sample random affine transform of every training image
+    clean_frac: float = 0.1  # the last 10 % of epochs (rounded) see the images as they are: MNIST's test
+    # digits are upright and centred, and fine-tuning on them at the end lifts test accuracy (measured)
+    rotate: float = 20.0  # max |rotation| in degrees
+    translate: float = 0.1  # max shift per axis, as a fraction of the image side
+    scale_min: float = 0.9  # smallest zoom factor
+    scale_max: float = 1.1  # largest zoom factor
+    seed: int = 0  # initialization, shuffling, augmentation, dropout; same seed, same numbers
+    max_steps: int | None = None  # stop early after this many steps (tests, demos)
+    eval_every: int | None = None  # also measure test accuracy every N steps (time-to-accuracy); None = per epoch
+    log_every: int = 20  # yield a StepMetrics every N steps
+    snapshot_every: int = 200  # yield the weights every N steps (and at each epoch's end)
+    threads: int | None = None  # CPU threads; None or 0 = every usable core
+    device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
+
+    @property
+    def affine(self) -> AffineRanges:
+        return AffineRanges(self.rotate, self.translate, self.scale_min, self.scale_max)
+
+
+PRESETS: dict[str, dict] = {  # preset name -> the CNNConfig fields it sets
+    "seed": {"arch": "seed"},  # the seed's network with our recipe: only the architecture differs
+    "default": {"arch": "default"},
+}
+
+
+def preset_config(preset: str = "default", **overrides) -> CNNConfig:
+    """The preset's config with `overrides` (field=value) applied."""
+    if preset not in PRESETS:
+        raise UserError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    return replace(CNNConfig(**PRESETS[preset]), **overrides)
+
+
+def validate(cfg: CNNConfig) -> None:
+    problems = loop.common_problems(cfg)
+    if cfg.arch not in cnn.ARCHS:
+        problems.append(f"architecture must be one of {', '.join(cnn.ARCHS)}")
+    if not 0 <= cfg.warmup < 1:
+        problems.append("warmup must be in [0, 1)")
+    if not (0 <= cfg.weight_decay <= 1 and math.isfinite(cfg.weight_decay)):
+        problems.append("weight decay must be in [0, 1]")
+    if not cfg.lr <= 10:
+        problems.append("learning rate must be <= 10 for AdamW")
+    if not 0 <= cfg.clean_frac <= 1:
+        problems.append("clean fraction must be in [0, 1]")
+    if not (0 <= cfg.rotate <= 180 and 0 <= cfg.translate <= 0.5 and 0 < cfg.scale_min <= cfg.scale_max <= 4):
+        problems.append("augmentation: rotate in 0..180, translate in 0..0.5, 0 < scale min <= scale max <= 4")
+    if cfg.device not in ("auto", "cpu", "cuda"):
+        problems.append("device must be auto, cpu or cuda")
+    if problems:
+        raise UserError("invalid CNN config: " + "; ".join(problems))
+
+
+def clean_epochs(cfg: CNNConfig) -> int:
+    """How many final epochs train without augmentation: clean_frac of the epochs, rounded half up."""
+    return math.floor(cfg.epochs * cfg.clean_frac + 0.5) if cfg.augment else 0
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """CUDA when asked for (or 'auto' and present), else the CPU."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA GPU is available")
+    return torch.device("cuda" if name != "cpu" and torch.cuda.is_available() else "cpu")
+
+
+def epoch_rngs(seed: int, epoch: int) -> tuple[np.ndarray, torch.Generator, int]:
+    """(order of the 60k images, augmentation generator, dropout seed) for one epoch, from (seed, epoch) only."""
+    order = epoch_order(seed, epoch, 60_000)  # the NumPy trainers' order
+    s_aug, s_drop = np.random.SeedSequence([seed, epoch, 4]).generate_state(2, dtype=np.uint64)
+    return order, torch.Generator().manual_seed(int(s_aug) >> 1), int(s_drop) >> 1
+
+
+def learning_rate(cfg: CNNConfig, step: int, total: int) -> float:
+    """Linear warmup from lr/25 to lr over the first `warmup` fraction of steps, then cosine to 0."""
+    w = int(cfg.warmup * total)
+    if step < w:
+        return cfg.lr * (0.04 + 0.96 * step / w)
+    return 0.5 * cfg.lr * (1 + math.cos(math.pi * (step - w) / max(total - w, 1)))
+
+
+# --- the trainer -------------------------------------------------------------------------------------
+
+
+class CNNTrainer:
+    """core.loop's Trainer for the CNN: AdamW on per-sample augmented batches, torch checkpoints."""
+
+    checkpoint_name = cnn.CHECKPOINT_NAME
+
+    def __init__(self, cfg: CNNConfig, data: MNIST):
+        validate(cfg)
+        self.cfg, self.kind = cfg, f"cnn-{cfg.arch}"
+        self.device = pick_device(cfg.device)
+        self.n_train = len(data.train_labels)
+        self.X = torch.from_numpy(data.train_images).to(self.device)  # (N,28,28) uint8, converted per batch
+        self.y = torch.from_numpy(data.train_labels.astype(np.int64)).to(self.device)
+        self.Xte = torch.from_numpy(data.test_images).to(self.device)
+        self.yte = torch.from_numpy(data.test_labels).to(self.device)
+        torch.manual_seed(cfg.seed)
+        self.model = cnn.build_model(cfg.arch).to(self.device)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.gen: torch.Generator | None = None
+
+    def learning_rate(self, step: int, total: int) -> float:
+        return learning_rate(self.cfg, step, total)
+
+    def start_epoch(self, epoch: int) -> torch.Tensor:
+        order, self.gen, drop_seed = epoch_rngs(self.cfg.seed, epoch)
+        torch.manual_seed(drop_seed)  # dropout draws from torch's global generator
+        self.model.train()
+        self.augmenting = self.cfg.augment and epoch <= self.cfg.epochs - clean_epochs(self.cfg)
+        return torch.from_numpy(order[order < self.n_train] if self.n_train < 60_000 else order).to(self.device)
+
+    def step(self, idx: torch.Tensor, epoch: int, lr: float) -> loop.StepResult:
+        xb, yb = cnn.to_input(self.X[idx], self.device), self.y[idx]  # (B,1,28,28), (B,)
+        if self.augmenting:
+            xb = augment(xb, self.cfg.affine, self.gen)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        z = self.model(xb)  # (B,10)
+        loss_t = F.cross_entropy(z, yb)
+        loss = float(loss_t.detach())
+        if not bool(torch.isfinite(z).all()):
+            loss = math.nan
+        if math.isfinite(loss):
+            self.opt.zero_grad(set_to_none=True)
+            loss_t.backward()
+            self.opt.step()
+        return loop.StepResult(loss, int((z.argmax(1) == yb).sum()), len(yb))  # logits from before the step
+
+    def evaluate(self) -> tuple[float, float]:
+        return cnn.evaluate(self.model, self.Xte, self.yte)
+
+    def params(self) -> dict[str, np.ndarray]:
+        return cnn.state_to_numpy(self.model)
+
+    def save_checkpoint(self, path: Path, loop_state: dict) -> None:
+        state = {"format": cnn.CHECKPOINT_FORMAT, "arch": self.cfg.arch, "model": self.model.state_dict(),
+                 "optimizer": self.opt.state_dict(), **loop_state}
+        atomic_write_bytes(path, cnn.torch_bytes(state))
+
+    def load_checkpoint(self, path: Path) -> dict:
+        state = cnn.torch_load(path, "CNN checkpoint", self.device)
+        cnn.check_arch(state, path, cnn.CHECKPOINT_FORMAT, "CNN checkpoint", self.cfg.arch)
+        cnn.load_state(self.model, state["model"], f"weights in {path}")
+        try:
+            self.opt.load_state_dict(state["optimizer"])
+        except (ValueError, KeyError, RuntimeError) as e:
+            raise UserError(f"{path}: optimizer state does not fit ({type(e).__name__}); "
+                            "delete it to start over") from None
+        return state
+
+    def save_final(self, run_dir: Path) -> None:
+        self.model.eval()
+        cnn.save_model(run_dir / cnn.MODEL_NAME, self.model, self.cfg)
+
+    def extra_metrics(self) -> dict:
+        return {"arch": self.cfg.arch, "params": cnn.num_params(self.model),
+                "timings": {"device": str(self.device)}}
+
+
+def train(cfg: CNNConfig, data: MNIST, run_dir: Path | None = None) -> Iterator[loop.Record]:
+    """Train the CNN with AdamW on augmented batches; checkpoint each epoch; resume from `run_dir` (core.loop)."""
+    return loop.run(CNNTrainer(cfg, data), run_dir)
+
+
+# --- CLI: python -m core train cnn -------------------------------------------------------------------
+
+
+def train_args(p) -> None:
+    d = CNNConfig()
+    p.add_argument("--preset", choices=list(PRESETS), default="default", help="architecture and recipe")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training set")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="examples per step")
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (AdamW; warmup, then cosine)")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay")
+    p.add_argument("--no-augment", dest="augment", action="store_false", help="train on the images as they are")
+    p.add_argument("--clean-frac", type=float, default=d.clean_frac,
+                   help="fraction of the epochs, at the end, trained without augmentation")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed (init, order, augmentation, dropout)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    p.add_argument("--eval-every", type=int, default=None, help="also measure test accuracy every N steps")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: every usable core)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where to train")
+    p.add_argument("--out", type=Path, default=None, help="run folder (default: a new one under runs/); "
+                   "a folder holding a checkpoint is resumed")
+
+
+def config_from_args(a) -> CNNConfig:
+    names = {f.name for f in fields(CNNConfig)} - {"arch"}
+    cfg = preset_config(a.preset, **{k: v for k, v in vars(a).items() if k in names})
+    validate(cfg)
+    return cfg
+
+
+def command_line(a) -> str:
+    """The `python -m core train cnn ...` line that reproduces this run."""
+    d = preset_config(a.preset)
+    parts = ["python -m core train cnn", f"--preset {a.preset}", f"--epochs {a.epochs}", f"--seed {a.seed}"]
+    for name in ("batch_size", "lr", "weight_decay", "clean_frac"):
+        if getattr(a, name) != getattr(d, name):
+            parts.append(f"--{name.replace('_', '-')} {getattr(a, name)}")
+    if not a.augment:
+        parts.append("--no-augment")
+    for name in ("max_steps", "threads"):  # CPU sums depend on the thread count: same threads, same bits
+        if getattr(a, name):
+            parts.append(f"--{name.replace('_', '-')} {getattr(a, name)}")
+    return " ".join(parts + ([f"--out {a.out}"] if a.out else []))
+
+
+def train_main(a) -> int:
+    from core.data import load_mnist
+    from core.storage import atomic_write_json, new_run_dir
+
+    cfg = config_from_args(a)
+    run_dir = new_run_dir(f"cnn-{cfg.arch}", a.out)
+    data = load_mnist()
+    metrics = loop.drive(train(cfg, data, run_dir), loop.total_steps(cfg),
+                         f"train cnn ({a.preset}, {pick_device(cfg.device)})")
+    metrics["command"] = command_line(a)
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    acc = metrics["test_accuracy"]
+    if acc is None:
+        print(f"no epoch completed; run saved in {run_dir}")
+        return 0
+    print(f"test accuracy {acc:.4f} ({acc * 100:.2f} %) after {metrics['timings']['train_seconds']:.1f} s of "
+          f"training; run saved in {run_dir}")
+    return 0
