@@ -1,7 +1,9 @@
 """The model contract: the JSON beside every `.onnx` (`model.onnx` -> `model.json`), read by every consumer.
 
 It names the graph's input and output, their shapes, the input scaling and the preprocessing parameters the
-model expects, plus the model's measured accuracy, size and SHA-256. The input is float32 (N,1,28,28) in
+model expects, plus the model's measured accuracy, size and SHA-256. A model with an 11th output class
+"not a digit" has 11 labels and a "rejection" rule: {"none_class": 10, "min_confidence": p, "temperature": T}
+(core.inference.decide applies it; web/script.js does the same). The input is float32 (N,1,28,28) in
 [0,1], white ink on black, MNIST-framed; any normalization happens inside the graph, so consumers never
 rescale. `read_contract` checks a contract against one schema (types included) before anyone uses it, and
 `resolve_preprocess` is the one place that turns a contract's settings into a PreprocessConfig.
@@ -81,7 +83,8 @@ SCHEMA: dict[str, str] = {  # field -> type every contract must have ("a.b": fie
 }
 OPTIONAL: dict[str, str] = {  # field -> type when present
     "labels": _LIST, "metrics": _OBJ, "metrics.test_accuracy": _NUM, "metrics.backends": _OBJ, "input.range": _LIST,
-    "architecture": _OBJ, "quantization": _OBJ,
+    "architecture": _OBJ, "quantization": _OBJ, "rejection": _OBJ, "rejection.none_class": _INT,
+    "rejection.min_confidence": _NUM, "rejection.temperature": _NUM,
 }
 
 

@@ -19,6 +19,9 @@ from core.errors import UserError, check_array, first_line
 from core.numpy_nets import softmax
 from core.storage import ASSETS_DIR
 
+CLASS_COUNTS = (10, 11)  # ten digits, or ten digits and "not a digit"
+NOT_A_DIGIT, NOT_SURE = "not a digit", "not sure"
+
 
 def default_model_path() -> Path:
     """The shipped int8 model, committed in core/assets/."""
@@ -31,7 +34,8 @@ def _dims(value_info) -> list:
 
 
 def check_graph_io(model, path: Path) -> None:
-    """One-line UserError unless an onnx.ModelProto takes "image" float32 (N,1,28,28) and gives "logits" (N,10)."""
+    """One-line UserError unless an onnx.ModelProto takes "image" float32 (N,1,28,28) and gives "logits" (N,10)
+    (ten digits) or (N,11) (ten digits and "not a digit")."""
     import onnx
 
     inits = {t.name for t in model.graph.initializer}
@@ -42,8 +46,41 @@ def check_graph_io(model, path: Path) -> None:
         raise UserError(f"{Path(path).name}: graph input/output {io_names} are not '{INPUT_NAME}' -> '{OUTPUT_NAME}'")
     if ins[0].type.tensor_type.elem_type != onnx.TensorProto.FLOAT or _dims(ins[0])[1:] != [1, 28, 28]:
         raise UserError(f"{Path(path).name}: input '{INPUT_NAME}' has shape {_dims(ins[0])}, not float32 (N,1,28,28)")
-    if len(_dims(outs[0])) != 2 or _dims(outs[0])[1] != 10:
-        raise UserError(f"{Path(path).name}: output '{OUTPUT_NAME}' has shape {_dims(outs[0])}, not (N,10)")
+    if len(_dims(outs[0])) != 2 or _dims(outs[0])[1] not in CLASS_COUNTS:
+        raise UserError(f"{Path(path).name}: output '{OUTPUT_NAME}' has shape {_dims(outs[0])}, not (N,10) or (N,11)")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the model says about one input, after the contract's rejection rule (`decide`)."""
+
+    digit: int | None  # the digit read, or None: not a digit, or not sure
+    confidence: float  # the probability of `digit` (of the most likely digit when there is none)
+    probabilities: np.ndarray  # (10,) probability of each digit (with an 11th class they sum to 1 - none)
+    none_probability: float  # probability of "not a digit" (0 for a ten-class model)
+    reason: str | None  # None when a digit is read, else NOT_A_DIGIT or NOT_SURE
+
+
+def decide(logits: np.ndarray, rejection: dict | None) -> list[Answer]:
+    """(N,10) or (N,11) logits -> one Answer each, by the contract's "rejection" rule (core.contract):
+    softmax of logits / temperature; "not a digit" when the none class is the most likely, "not sure" when the
+    best digit's probability is under min_confidence. Without a rule, the best digit is always the answer."""
+    rule = rejection or {}
+    p = softmax(np.asarray(logits, np.float64) / float(rule.get("temperature", 1.0)))  # (N,K)
+    none = rule.get("none_class")
+    out = []
+    for row in p:
+        digits = row[:10].astype(np.float32)  # what consumers show: confidence is one of these, exactly
+        d = int(digits.argmax())
+        p_none = float(row[none]) if none is not None else 0.0
+        if none is not None and int(row.argmax()) == none:
+            reason = NOT_A_DIGIT
+        elif digits[d] < rule.get("min_confidence", 0.0):
+            reason = NOT_SURE
+        else:
+            reason = None
+        out.append(Answer(None if reason else d, float(digits[d]), digits, p_none, reason))
+    return out
 
 
 @dataclass(frozen=True)
@@ -55,7 +92,7 @@ class OnnxModel:
     session: object  # onnxruntime.InferenceSession
 
     def logits(self, images: np.ndarray) -> np.ndarray:
-        """(N,28,28) or (N,1,28,28) float32 in [0,1] -> (N,10) logits."""
+        """(N,28,28) or (N,1,28,28) float32 in [0,1] -> (N,K) logits (K = 10 or 11, see `answers`)."""
         x = check_array(images, "images", kinds="f")
         if x.ndim == 3:
             x = x[:, None]
@@ -67,8 +104,12 @@ class OnnxModel:
         return self.session.run(None, {name_in: np.ascontiguousarray(x, dtype=np.float32)})[0]
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """(N,28,28) or (N,1,28,28) float32 in [0,1] -> (N,10) softmax of the logits."""
+        """(N,28,28) or (N,1,28,28) float32 in [0,1] -> (N,K) softmax of the logits (K = 10 or 11 classes)."""
         return softmax(self.logits(images).astype(np.float64)).astype(np.float32)
+
+    def answers(self, images: np.ndarray) -> list[Answer]:
+        """(N,28,28) or (N,1,28,28) float32 in [0,1] -> what the model says of each, by its contract's rule."""
+        return decide(self.logits(images), self.contract.get("rejection"))
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:
@@ -126,8 +167,12 @@ def _load_cached(path: str, _stamp: tuple, threads: int) -> OnnxModel:
     if len(shape) != 4 or list(shape[1:]) != [1, 28, 28] or ins[0].type != "tensor(float)":
         raise UserError(f"{p.name}: graph input {ins[0].type} of shape {shape} does not match the contract's "
                         "float32 (N,1,28,28)")
-    if len(out_shape) != 2 or out_shape[1] != 10:
-        raise UserError(f"{p.name}: graph output shape {out_shape} does not match the contract's (N,10)")
+    classes = len(contract.get("labels") or range(10))
+    if len(out_shape) != 2 or out_shape[1] != classes:
+        raise UserError(f"{p.name}: graph output shape {out_shape} does not match the contract's (N,{classes})")
+    rule = contract.get("rejection")
+    if rule is not None and rule.get("none_class") is not None and rule["none_class"] != classes - 1:
+        raise UserError(f"{p.name}: the contract's rejection class {rule['none_class']} is not its last label")
     return OnnxModel(path=p, contract=contract, session=session)
 
 

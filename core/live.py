@@ -106,11 +106,10 @@ class LiveProcessor:
         cfg = self.cfg
         try:
             res = preprocess(rgb, cfg)
-            probs = None
+            probs, digit, conf = None, None, 0.0
             if res.image is not None:
-                probs = self.model.probabilities(res.image[None])[0]
-            digit = int(probs.argmax()) if probs is not None else None
-            conf = float(probs[digit]) if probs is not None else 0.0
+                a = self.model.answers(res.image[None])[0]
+                probs, digit, conf = a.probabilities, a.digit, a.confidence
             stable = self.stabilizer.update(digit, conf)
             err = None
         except Exception as e:  # never kill the camera thread: report on the page instead

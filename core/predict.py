@@ -17,14 +17,15 @@ import numpy as np
 from core.contract import resolve_preprocess
 from core.errors import UserError
 from core.images import load_image
-from core.inference import OnnxModel, default_model_path, load_model
+from core.inference import OnnxModel, decide, default_model_path, load_model
 from core.preprocess import PreprocessConfig, preprocess, raw_input
 
 # ---------------------------------------------------------------- classification
 
 
 def classify(image: np.ndarray, model: OnnxModel, cfg: PreprocessConfig, raw: bool = False) -> dict:
-    """One image (the target box's content) -> {digit, confidence, probabilities, reason}."""
+    """One image -> {digit, confidence, probabilities, reason}: digit None with a reason when the pipeline finds
+    no digit or the model's contract rejects it. raw: an MNIST-style image, no pipeline, no rejection."""
     if raw:
         x, reason = raw_input(image), None
     else:
@@ -32,9 +33,9 @@ def classify(image: np.ndarray, model: OnnxModel, cfg: PreprocessConfig, raw: bo
         x, reason = r.image, r.reason
     if x is None:
         return {"digit": None, "confidence": None, "probabilities": None, "reason": reason}
-    p = model.probabilities(x[None])[0]  # (10,)
-    d = int(p.argmax())
-    return {"digit": d, "confidence": float(p[d]), "probabilities": [float(v) for v in p], "reason": None}
+    a = decide(model.logits(x[None]), None if raw else model.contract.get("rejection"))[0]
+    return {"digit": a.digit, "confidence": a.confidence, "probabilities": [float(v) for v in a.probabilities],
+            "reason": a.reason}
 
 
 def predict_files(paths: Iterable[str], model: OnnxModel, cfg: PreprocessConfig, raw: bool = False):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from core import contract
@@ -67,3 +68,19 @@ def test_a_contract_missing_a_field_names_it(tmp_path):
     contract.write_contract(dst, c)
     with pytest.raises(UserError, match="lacks 'output'"):
         read_contract(dst)
+
+
+def test_decide_applies_the_contract_rejection_rule():
+    from core.inference import NOT_A_DIGIT, NOT_SURE, decide
+
+    z10 = np.log(np.array([[0.05] * 9 + [0.55], [0.1] * 10]))  # (2,10): a sure 9, then a flat guess
+    plain = decide(z10, None)  # a ten-class model without a rule always answers
+    assert [a.digit for a in plain] == [9, 0] and plain[0].none_probability == 0.0
+    rule = {"none_class": 10, "min_confidence": 0.5}
+    z11 = np.log(np.array([[0.02] * 9 + [0.7, 0.12], [0.04] * 10 + [0.6], [0.1] * 9 + [0.05, 0.05]]))  # (3,11)
+    a = decide(z11, rule)
+    assert (a[0].digit, a[0].reason) == (9, None) and abs(a[0].confidence - 0.7) < 1e-6
+    assert (a[1].digit, a[1].reason) == (None, NOT_A_DIGIT) and abs(a[1].none_probability - 0.6) < 1e-6
+    assert (a[2].digit, a[2].reason) == (None, NOT_SURE) and a[2].probabilities.shape == (10,)
+    hot = decide(z11, rule | {"temperature": 0.5})  # a sharper softmax: the 9 gets surer
+    assert hot[0].confidence > a[0].confidence
