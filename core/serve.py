@@ -62,6 +62,7 @@ class BundleHandler(http.server.BaseHTTPRequestHandler):
     directory: Path = Path(".")
     isolate = False
     quiet = False
+    encodings: tuple[str, ...] = tuple(ENCODINGS)  # what this server offers (the benchmark turns some off)
 
     def version_string(self) -> str:
         return "serve-web"  # no Python version for the curious
@@ -100,7 +101,7 @@ class BundleHandler(http.server.BaseHTTPRequestHandler):
         encoding, body_path = None, path
         variants = {e: path.with_name(path.name + s) for e, s in ENCODINGS.items()}
         variants = {e: p for e, p in variants.items() if not p.is_symlink() and p.is_file()}
-        accepted = accepted_encodings(self.headers.get("Accept-Encoding"))
+        accepted = accepted_encodings(self.headers.get("Accept-Encoding")) & set(self.encodings)
         for e, p in variants.items():  # preferred first: br, then gzip
             if e in accepted:
                 encoding, body_path = e, p
@@ -161,12 +162,15 @@ class BundleServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         return f"http://{host}:{port}/"
 
 
-def make_server(directory: Path, port: int = 0, isolate: bool = False, quiet: bool = True) -> BundleServer:
-    """A threaded HTTP server for `directory` on 127.0.0.1 (port 0: any free port); call serve_forever()."""
+def make_server(directory: Path, port: int = 0, isolate: bool = False, quiet: bool = True,
+                encodings: tuple[str, ...] = tuple(ENCODINGS)) -> BundleServer:
+    """A threaded HTTP server for `directory` on 127.0.0.1 (port 0: any free port); call serve_forever().
+    `encodings`: the precompressed copies it may send (none: always the files as they are)."""
     directory = Path(directory).absolute()
     if not (directory / "index.html").is_file():
         raise UserError(f"{directory} is not a web bundle (no index.html); make one with `python -m core export-web`")
-    handler = type("Handler", (BundleHandler,), {"isolate": isolate, "quiet": quiet, "directory": directory})
+    handler = type("Handler", (BundleHandler,), {"isolate": isolate, "quiet": quiet, "directory": directory,
+                                                 "encodings": tuple(encodings)})
     try:
         server = BundleServer(("127.0.0.1", port), handler)
     except (OSError, OverflowError) as e:
@@ -176,9 +180,10 @@ def make_server(directory: Path, port: int = 0, isolate: bool = False, quiet: bo
 
 
 @contextlib.contextmanager
-def serving(directory: Path, isolate: bool = False) -> Iterator[BundleServer]:
+def serving(directory: Path, isolate: bool = False, encodings: tuple[str, ...] = tuple(ENCODINGS)
+            ) -> Iterator[BundleServer]:
     """Serve `directory` on an ephemeral 127.0.0.1 port in a thread; yields the server."""
-    server = make_server(directory, 0, isolate)
+    server = make_server(directory, 0, isolate, encodings=encodings)
     threading.Thread(target=server.serve_forever, name="serve-web", daemon=True).start()
     try:
         yield server

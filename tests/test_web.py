@@ -567,8 +567,8 @@ def test_page_works_offline_and_asks_nothing_of_other_origins(site, recorder) ->
     assert r.blocked == [] and r.failed == [] and r.errors == []
     assert page.evaluate("window.__csp") == []
     fetched = {urlparse(u).path.lstrip("/") or "index.html" for u in r.requests}
-    assert fetched <= set(web.BUNDLE_FILES)
-    assert {"ort-wasm-simd-threaded.wasm", "model.onnx", "script.js", "preprocess.js"} <= fetched
+    assert fetched <= {p.name for p in site.directory.iterdir()}
+    assert {"ort-wasm-simd-threaded.wasm", "model.onnx", "script.js", "preprocess.js", "bundle.json"} <= fetched
 
 
 @pytest.mark.browser
@@ -868,6 +868,7 @@ def test_keyboard_drawing_and_no_digit(site, recorder) -> None:
 def test_fake_camera_gives_the_digit_on_paper(site, recorder, camera_clip) -> None:
     page = recorder().open(site.url).page
     page.check("input[name=source][value=camera]")
+    page.click("#camera-toggle")
     page.wait_for_selector("body[data-camera=on]", state="attached", timeout=20_000)
     wait_until(page, "digitApp.stats.frames >= 15", timeout_s=60)
     assert page.evaluate("digitApp.lastDigit") == camera_clip[1]
@@ -921,9 +922,9 @@ def test_model_that_fails_to_load_is_explained(site, recorder) -> None:
     r = recorder()
     r.context.route("**/model.onnx", lambda route: route.fulfill(status=404, body="gone"))
     page = r.open(site.url, state="error").page
-    assert page.get_attribute("body", "data-error") == "model"
+    assert page.get_attribute("body", "data-error") == "missing"
     alert = page.text_content("#alert")
-    assert page.is_visible("#alert") and "model could not be loaded" in alert and "404" in alert
+    assert page.is_visible("#alert") and "could not load model.onnx (the model)" in alert and "404" in alert
 
 
 @pytest.mark.browser
@@ -931,7 +932,8 @@ def test_corrupt_model_is_explained(site, recorder) -> None:
     r = recorder()
     r.context.route("**/model.onnx", lambda route: route.fulfill(status=200, body=b"\0" * 1000))
     page = r.open(site.url, state="error").page
-    assert "model could not be loaded" in page.text_content("#alert")
+    alert = page.text_content("#alert")
+    assert "model.onnx (the model)" in alert and "does not match its description" in alert
 
 
 @pytest.mark.browser
@@ -952,6 +954,7 @@ def test_camera_denied_or_absent_is_explained(site, recorder, error: str, words:
     )
     page = r.open(site.url).page
     page.check("input[name=source][value=camera]")
+    page.click("#camera-toggle")
     page.wait_for_selector("body[data-camera=error]", state="attached")
     assert words in page.text_content("#alert")
     assert page.get_attribute("body", "data-state") == "ready"  # drawing still works
@@ -992,3 +995,420 @@ def test_phone_sized_viewport(site, recorder) -> None:
     pad = page.locator("#pad").bounding_box()
     assert pad["x"] >= 0 and pad["x"] + pad["width"] <= 360 and pad["width"] >= 250
     assert page.evaluate("getComputedStyle(document.getElementById('pad')).touchAction") == "none"
+
+
+# ------------------------------------------------------------------------------------------ issue 19: loading
+
+
+def _throttle(context, page, bytes_per_s: int) -> None:
+    """Chromium's own network throttling (DevTools protocol), as a slow connection would be."""
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 20,
+                                                  "downloadThroughput": bytes_per_s, "uploadThroughput": bytes_per_s})
+
+
+@pytest.mark.browser
+def test_slow_load_shows_byte_progress_and_no_file_hint_over_http(site, recorder) -> None:
+    import time
+
+    r = recorder()
+    page = r.page
+    _throttle(r.context, page, 300_000)  # 2.4 Mbit/s: the 2.8 MB the page needs (brotli) take ~9 s
+    t = time.monotonic()
+    page.goto(site.url, wait_until="domcontentloaded")
+    assert page.is_visible("#progress") and page.get_attribute("body", "data-state") == "loading"
+    wait_until(page, "+document.querySelector('#progress').value > 0", timeout_s=10)
+    first = page.evaluate("document.querySelector('#progress').value")
+    text = page.text_content("#progress-text")
+    assert re.fullmatch(r"\d+\.\d of 14\.\d MB", text), text  # real bytes of the model and the runtime (decoded)
+    time.sleep(max(0.0, 6.5 - (time.monotonic() - t)))  # past the 6 s after which the old page blamed file://
+    if page.get_attribute("body", "data-state") == "loading":
+        assert page.evaluate("document.querySelector('#progress').value") > first
+    visible = page.evaluate("document.body.innerText")
+    assert "as a file" not in visible and "served over http" not in visible and not page.is_visible("#file-hint")
+    page.wait_for_selector("body[data-state=ready]", state="attached", timeout=60_000)
+    assert not page.is_visible("#progress") and not page.is_visible("#file-hint")
+    assert r.errors == [] and r.failed == []
+
+
+@pytest.mark.browser
+def test_page_opened_as_a_file_says_how_to_serve_it(site, recorder) -> None:
+    r = recorder(block_outside=False)
+    page = r.page
+    page.goto((site.directory / "index.html").as_uri())
+    page.wait_for_selector("body[data-error=file]", state="attached", timeout=10_000)
+    assert page.is_visible("#file-hint") and "serve-web" in page.text_content("#file-hint")
+    assert not page.is_visible("#progress")
+
+
+# ------------------------------------------------------------------------------------------ issue 19: stale answers
+
+
+def _result(page) -> dict:
+    """What the result card and the inline answer show now."""
+    return page.evaluate("""() => ({
+        digit: document.getElementById('digit').textContent.trim(),
+        confidence: document.getElementById('confidence').textContent.trim(),
+        inline: document.getElementById('inline-digit').textContent.trim(),
+        bars: [...document.querySelectorAll('#bars .pct')].filter((e) => e.textContent.trim() !== '–').length,
+        preview: (() => { const d = document.getElementById('preview').getContext('2d')
+                            .getImageData(0, 0, 28, 28).data; return d.some((v, i) => i % 4 !== 3 && v > 0); })(),
+        last: digitApp.last !== null, alert: document.getElementById('alert').hidden ? ''
+          : document.getElementById('alert').textContent})""")
+
+
+EMPTY = {"digit": "–", "confidence": "", "inline": "–", "bars": 0, "preview": False, "last": False}
+
+
+def _canvas_blank(page, selector: str) -> bool:
+    return page.evaluate("""(sel) => { const c = document.querySelector(sel);
+        if (!c.width || !c.height) return true;
+        return !c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v) => v !== 0); }""", selector)
+
+
+def _digit_photo(path: Path, mnist, label: int, width: int = 300, height: int = 200, seed: int = 3) -> Path:
+    from PIL import Image
+
+    from core.camera_set import Style, camera_frame
+
+    i = int(np.flatnonzero(mnist.test_labels == label)[0])
+    photo = camera_frame(mnist.test_images[i], np.random.default_rng(seed), width, height, box=min(width, height) - 20,
+                         style=Style(jpeg=None))
+    Image.fromarray(photo).save(path)
+    return path
+
+
+@pytest.mark.browser
+def test_no_answer_outlives_its_input(site, recorder, mnist, camera_clip, tmp_path: Path) -> None:
+    """Every change of source, stop or failure clears the result and the messages."""
+    page = recorder().open(site.url).page
+    page.wait_for_selector("body[data-first-prediction-ms]", state="attached")
+    assert _result(page)["digit"] == "2"
+    page.check("input[name=source][value=upload]")  # no file chosen yet: nothing to show
+    assert {k: v for k, v in _result(page).items() if k in EMPTY} == EMPTY
+
+    page.set_input_files("#file", str(_digit_photo(tmp_path / "four.png", mnist, 4)))
+    wait_until(page, "digitApp.last && digitApp.last.source === 'upload'")
+    assert _result(page)["digit"] == "4"
+    bad = tmp_path / "notes.png"
+    bad.write_text("not a picture")
+    page.set_input_files("#file", str(bad))  # rejected: its error, and neither the previous image nor its answer
+    page.wait_for_selector("#alert:not([hidden])")
+    page.evaluate("digitApp.whenIdle()")
+    shown = _result(page)
+    assert "notes.png is not an image" in shown["alert"]
+    assert {k: v for k, v in shown.items() if k in EMPTY} == EMPTY
+    assert _canvas_blank(page, "#upload-view")
+
+    page.check("input[name=source][value=camera]")
+    assert _result(page)["alert"] == "" and _result(page)["digit"] == "–"
+    page.click("#camera-toggle")
+    wait_until(page, f"digitApp.lastDigit === {camera_clip[1]}", timeout_s=60)
+    assert not _canvas_blank(page, "#overlay")
+    page.click("#camera-toggle")  # stop: no digit, no box over a black video, not even from a frame in flight
+    page.wait_for_timeout(300)
+    assert {k: v for k, v in _result(page).items() if k in EMPTY} == EMPTY
+    assert _canvas_blank(page, "#overlay")
+
+
+@pytest.mark.browser
+def test_camera_error_is_gone_after_going_back_to_draw(site, recorder) -> None:
+    r = recorder()
+    r.context.add_init_script(
+        "navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('test', 'NotFoundError'));")
+    page = r.open(site.url).page
+    page.check("input[name=source][value=camera]")
+    page.click("#camera-toggle")
+    page.wait_for_selector("body[data-camera=error]", state="attached")
+    assert "No camera was found" in _result(page)["alert"]
+    page.check("input[name=source][value=draw]")
+    page.evaluate("digitApp.whenIdle()")
+    assert _result(page)["alert"] == "" and not page.is_visible("#alert")
+    assert _result(page)["digit"] == "2"  # the pad's own answer, recognized again
+
+
+# ------------------------------------------------------------------------------------------ issue 19: camera
+
+
+CAMERA_SPY = """window.__gum = 0;
+const realGum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = (c) => { window.__gum += 1; return realGum(c); };"""
+
+
+@pytest.mark.browser
+def test_camera_starts_only_with_its_button(site, recorder, camera_clip) -> None:
+    r = recorder()
+    r.context.add_init_script(CAMERA_SPY)
+    page = r.open(site.url).page
+    page.focus("input[name=source][value=draw]")
+    page.keyboard.press("ArrowRight")  # Draw -> Camera -> Upload with the arrow keys
+    page.keyboard.press("ArrowRight")
+    assert page.is_checked("input[name=source][value=upload]")
+    page.check("input[name=source][value=camera]")
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__gum") == 0  # selecting the radio asked for no camera
+    assert page.get_attribute("body", "data-camera") in (None, "off")
+    assert page.text_content("#camera-toggle").strip() == "Start camera"
+    page.click("#camera-toggle")
+    page.wait_for_selector("body[data-camera=on]", state="attached", timeout=20_000)
+    assert page.evaluate("window.__gum") == 1
+    page.check("input[name=source][value=draw]")  # leaving the camera stops it
+    assert page.get_attribute("body", "data-camera") == "off"
+    assert page.evaluate("document.getElementById('video').srcObject") is None
+
+
+# ------------------------------------------------------------------------------------------ issue 19: phone
+
+
+@pytest.mark.browser
+def test_phone_390_by_844_no_sideways_scroll_and_the_answer_in_view(site, recorder) -> None:
+    page = recorder(viewport=(390, 844)).open(site.url).page
+    page.wait_for_selector("body[data-first-prediction-ms]", state="attached")
+    for source in ("draw", "upload", "camera", "draw"):
+        page.check(f"input[name=source][value={source}]")
+        page.evaluate("digitApp.whenIdle()")
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 390, source
+        card = page.locator(".card.input").bounding_box()
+        for sel in ("#file", "#pad", "#upload-view", ".camera-view"):
+            box = page.locator(sel).bounding_box()
+            if box:
+                assert card["x"] <= box["x"] and box["x"] + box["width"] <= card["x"] + card["width"], (source, sel)
+    answer = page.locator("#inline-digit")
+    assert answer.text_content().strip() == "2"
+    box = answer.bounding_box()
+    assert box and 0 <= box["y"] and box["y"] + box["height"] <= 844  # on first load, without scrolling
+    on_top = page.evaluate("""([x, y]) => document.elementFromPoint(x, y)?.closest('.inline-result') !== null""",
+                           [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2])
+    assert on_top  # visible, not covered
+    pad = page.locator("#pad").bounding_box()
+    assert pad["y"] + pad["height"] <= box["y"]  # the pad above it, whole
+
+
+# ------------------------------------------------------------------------------------------ issue 19: confidence
+
+
+@pytest.mark.browser
+def test_decide_in_the_page_equals_core_decide(site, recorder) -> None:
+    from core.inference import decide
+
+    page = recorder().open(site.url).page
+    rng = np.random.default_rng(5)
+    rules = [None, {"min_confidence": 0.6}, {"none_class": 10, "min_confidence": 0.5, "temperature": 1.7},
+             {"none_class": 10, "temperature": 0.5}]
+    for rule in rules:
+        k = 11 if rule and "none_class" in rule else 10
+        z = (rng.normal(size=(300, k)) * rng.uniform(0.2, 4, size=(300, 1))).astype(np.float32)
+        got = page.evaluate("""([rows, rule]) => rows.map((z) => {
+            const a = digitApp.decide(Float32Array.from(z), rule);
+            return [a.digit, a.reason, a.confidence, a.none, Array.from(a.probabilities)]; })""", [z.tolist(), rule])
+        for a, (digit, reason, confidence, none, probs) in zip(decide(z, rule), got, strict=True):
+            assert (a.digit, a.reason) == (digit, reason), rule
+            assert abs(a.confidence - confidence) <= 1e-7 and abs(a.none_probability - none) <= 1e-9
+            assert np.abs(a.probabilities - np.asarray(probs)).max() <= 1e-7
+        reasons = {g[1] for g in got}
+        assert reasons == ({None} if rule is None else reasons)
+        if rule and "none_class" in rule and "min_confidence" in rule:
+            assert reasons == {None, "not sure", "not a digit"}  # every branch exercised
+
+
+@pytest.fixture(scope="module")
+def rejecting_site(rejecting_model: Path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("rejecting-web") / "bundle"
+    web.build_bundle(out, rejecting_model)
+    with serve.serving(out) as server:
+        yield server
+
+
+def _keyboard_bar(page, horizontal: bool) -> None:
+    """A straight bar drawn with the keyboard pen through the middle of the pad."""
+    back, forth = ("ArrowLeft", "ArrowRight") if horizontal else ("ArrowUp", "ArrowDown")
+    page.focus("#pad")
+    page.keyboard.press("Delete")
+    for _ in range(8):
+        page.keyboard.press(back)
+    page.keyboard.press("Space")
+    for _ in range(16):
+        page.keyboard.press(forth)
+    page.keyboard.press("Space")
+    page.evaluate("digitApp.whenIdle()")
+    for _ in range(8):
+        page.keyboard.press(back)  # the pen back to the middle
+
+
+@pytest.mark.browser
+def test_contract_rejection_is_shown_as_not_a_digit_and_not_sure(rejecting_site, site, recorder) -> None:
+    page = recorder().open(rejecting_site.url).page
+    assert len(page.query_selector_all("#bars li")) == 11  # ten digits and "not a digit"
+    _keyboard_bar(page, horizontal=True)  # all its ink in the model's band
+    assert page.text_content("#digit").strip() == "not a digit"
+    assert page.evaluate("digitApp.lastDigit") is None
+    assert "model's probability that this is not a digit" in page.text_content("#confidence")
+    assert "% sure" not in page.evaluate("document.body.innerText")
+    _keyboard_bar(page, horizontal=False)  # the digits stay nearly flat: under the rule's 50 % floor
+    assert page.text_content("#digit").strip() == "not sure"
+    assert page.text_content("#confidence").startswith("best guess 1, model's probability")
+    assert page.text_content("#inline-digit").strip() == "not sure"
+    # without a rule, the figure is labelled as the model's probability, never "sure"
+    page = recorder().open(site.url).page
+    page.wait_for_selector("body[data-first-prediction-ms]", state="attached")
+    assert re.fullmatch(r"model's probability \d+\.\d %", page.text_content("#confidence").strip())
+    assert "sure" not in page.evaluate("document.body.innerText")
+
+
+# ------------------------------------------------------------------------------------------ issue 19: errors
+
+
+def _controls_disabled(page) -> bool:
+    return page.evaluate("""() => [...document.querySelectorAll('main input, main button')].every((e) => e.disabled)
+        && document.getElementById('pad').tabIndex === -1""")
+
+
+@pytest.mark.browser
+def test_missing_runtime_is_explained_in_plain_words_and_the_controls_disabled(site, recorder) -> None:
+    r = recorder()
+    r.context.route("**/ort-wasm-simd-threaded.wasm", lambda route: route.fulfill(status=404, body="gone"))
+    page = r.open(site.url, state="error").page
+    alert = page.text_content("#alert")
+    assert "ort-wasm-simd-threaded.wasm" in alert and "runtime" in alert and "404" in alert
+    for developer_words in ("ASSERTIONS", "backend", "python -m core", "export-web"):
+        assert developer_words not in alert
+    assert any("export-web" in e for e in r.errors)  # the developer's hint is in the console
+    assert _controls_disabled(page)
+    assert not page.is_visible("#progress")
+
+
+@pytest.mark.browser
+def test_a_broken_runtime_names_it_without_onnxruntime_jargon(site, recorder) -> None:
+    r = recorder()
+    garbage = b"\0asm" + b"\0" * 64
+    r.context.route("**/ort-wasm-simd-threaded.wasm", lambda route: route.fulfill(status=200, body=garbage))
+    page = r.open(site.url, state="error").page
+    alert = page.text_content("#alert")
+    assert "ort-wasm-simd-threaded.wasm" in alert and "ASSERTIONS" not in alert and "backend" not in alert
+    assert page.get_attribute("body", "data-error") == "runtime" and _controls_disabled(page)
+
+
+@pytest.mark.browser
+def test_a_broken_contract_names_the_file(site, recorder) -> None:
+    r = recorder()
+    text = (site.directory / "model.json").read_text()
+    r.context.route("**/model.json", lambda route: route.fulfill(status=200, body=text[:100],
+                                                                  content_type="application/json"))
+    page = r.open(site.url, state="error").page
+    alert = page.text_content("#alert")
+    assert "model.json" in alert and "damaged" in alert
+    assert "JSON" not in alert and "python" not in alert  # the parser's words go to the console
+    assert any("model.json is not valid JSON" in e for e in r.errors), r.errors
+    assert _controls_disabled(page)
+
+
+# ------------------------------------------------------------------------------------------ issue 19: big uploads
+
+
+LONG_TASKS = """window.__long = []; window.__busySeen = false;
+new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push(e.duration); })
+  .observe({type: 'longtask', buffered: false});
+document.addEventListener('DOMContentLoaded', () => {
+  const busy = document.getElementById('upload-busy');
+  if (busy) new MutationObserver(() => { if (!busy.hidden) window.__busySeen = true; })
+    .observe(busy, {attributes: true, attributeFilter: ['hidden']});
+});"""
+
+
+@pytest.mark.browser
+def test_a_36_megapixel_photo_is_read_off_the_main_thread_with_a_busy_sign(site, recorder, mnist,
+                                                                            tmp_path: Path) -> None:
+    from PIL import Image
+
+    i = int(np.flatnonzero(mnist.test_labels == 7)[0])
+    ink = Image.fromarray(255 - mnist.test_images[i]).resize((3000, 3000), Image.BILINEAR)
+    photo = Image.new("L", (7360, 4912), 235)  # 36 MP, as a phone camera takes it
+    photo.paste(ink, ((7360 - 3000) // 2, (4912 - 3000) // 2))
+    path = tmp_path / "photo.jpg"
+    photo.convert("RGB").save(path, quality=85)
+    r = recorder()
+    r.context.add_init_script(LONG_TASKS)
+    page = r.open(site.url).page
+    page.check("input[name=source][value=upload]")
+    page.evaluate("digitApp.whenIdle().then(() => { window.__long = []; })")
+    page.set_input_files("#file", str(path))
+    wait_until(page, "digitApp.last && digitApp.last.source === 'upload'", timeout_s=90)
+    assert page.evaluate("digitApp.lastDigit") == 7
+    longest = max(page.evaluate("window.__long"), default=0)
+    assert longest < 500, f"the main thread was blocked for {longest:.0f} ms"  # a worker did the heavy part
+    print(f"36 MP upload: longest main-thread task {longest:.0f} ms")
+    assert page.evaluate("window.__busySeen")  # "Reading the image…" was shown while it worked
+    assert not page.is_visible("#upload-busy")
+    assert not _canvas_blank(page, "#upload-view")
+
+
+# ------------------------------------------------------------------------------------------ issue 19: inside the net
+
+
+@pytest.mark.browser
+def test_feature_maps_come_from_the_same_model_and_run_only_when_visible(site, recorder) -> None:
+    import onnxruntime as ort
+
+    page = recorder().open(site.url).page
+    page.wait_for_selector("body[data-first-prediction-ms]", state="attached")
+    assert page.is_visible("#inside") and page.evaluate("document.getElementById('inside').open")
+    page.locator("#maps").scroll_into_view_if_needed()
+    wait_until(page, "digitApp.lastFeatures !== null")
+    page.evaluate("digitApp.whenIdle()")
+    x = np.array(page.evaluate("Array.from(digitApp.last.input)"), np.float32).reshape(1, 1, 28, 28)
+    got = page.evaluate("digitApp.lastFeatures.map((l) => Array.from(l.data))")
+    want = ort.InferenceSession(str(site.directory / "features.onnx")).run(None, {"image": x})
+    assert [w.size for w in want] == [len(g) for g in got] == [16 * 28 * 28, 32 * 14 * 14]
+    for w, g in zip(want, got, strict=True):
+        assert np.abs(w.ravel() - np.asarray(g, np.float32)).max() <= 1e-4
+    assert not _canvas_blank(page, "#maps figure:nth-child(1) canvas")
+    assert not _canvas_blank(page, "#maps figure:nth-child(2) canvas")
+
+    page.click("#inside summary")  # hidden: the maps are not computed
+    runs = page.evaluate("digitApp.stats.featureRuns")
+    frames = page.evaluate("digitApp.stats.frames")
+    _keyboard_bar(page, horizontal=False)
+    assert page.evaluate("digitApp.stats.frames") > frames
+    assert page.evaluate("digitApp.stats.featureRuns") == runs and page.evaluate("digitApp.lastFeatures") is None
+    page.click("#inside summary")  # shown again: computed again, for the current input
+    wait_until(page, "digitApp.lastFeatures !== null")
+    assert page.evaluate("digitApp.stats.featureRuns") > runs
+
+
+@pytest.mark.browser
+def test_feature_maps_start_folded_on_a_phone(site, recorder) -> None:
+    page = recorder(viewport=(390, 844)).open(site.url).page
+    page.wait_for_selector("body[data-first-prediction-ms]", state="attached")
+    assert not page.evaluate("document.getElementById('inside').open")
+    assert page.evaluate("digitApp.stats.featureRuns") == 0
+
+
+# ------------------------------------------------------------------------------------------ accessibility
+
+
+def _axe_violations(page, base_url: str) -> list[dict]:
+    """axe-core's violations on the page as it is now (axe comes from tests/js, served as if from this origin)."""
+    if not AXE.is_file():
+        pytest.fail(f"{AXE} is missing: run `make test-js-deps` (npm ci in tests/js)", pytrace=False)
+    page.route(base_url + "__axe.min.js", lambda route: route.fulfill(path=str(AXE), content_type="text/javascript"))
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.add_script_tag(url=base_url + "__axe.min.js")  # same origin: the page's own CSP lets it run
+    return page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+        .map((v) => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' '))}))""")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", [(1100, 900), (390, 844)])
+def test_axe_core_finds_no_violations(site, recorder, viewport, mnist, tmp_path: Path) -> None:
+    r = recorder(viewport=viewport)
+    page = r.open(site.url).page
+    page.wait_for_selector("body[data-first-prediction-ms]", state="attached")
+    assert _axe_violations(page, site.url) == []
+    page.check("input[name=source][value=upload]")
+    page.set_input_files("#file", str(_digit_photo(tmp_path / "four.png", mnist, 4)))
+    wait_until(page, "digitApp.last && digitApp.last.source === 'upload'")
+    assert _axe_violations(page, site.url) == []
+    page.check("input[name=source][value=camera]")
+    assert _axe_violations(page, site.url) == []
+    assert r.errors == []
