@@ -87,6 +87,7 @@ function fatal(e) {
   document.body.dataset.state = 'error';
   document.body.dataset.error = err.kind;
   $('loading').hidden = true;
+  setStatus('');
   stopCamera();
   clearResult();
   disableControls();
@@ -557,7 +558,7 @@ function announce(text) {
   $('announce').textContent = text;
 }
 
-const pct = (p) => `${(100 * p).toFixed(1)} %`;
+const pct = (p) => `${(100 * p).toFixed(1)}\u00a0%`;   // never wrapped between number and sign
 
 function setBars(probs, none, top) {
   const rows = $('bars').children;
@@ -607,7 +608,7 @@ function show(res) {
   const rule = app.contract?.rejection;
   if (a) {
     if (a.reason === NOT_A_DIGIT) {
-      showAnswer(NOT_A_DIGIT, `model's probability that this is not a digit: ${pct(a.none)}`, pct(a.none), a.reason);
+      showAnswer(NOT_A_DIGIT, `model's probability that this is not a digit: ${pct(a.none)}`, '', a.reason);
       setBars(a.probabilities, a.none, 10);
     } else if (a.reason === NOT_SURE) {
       showAnswer(NOT_SURE, `best guess ${a.best}, model's probability ${pct(a.confidence)} (under ` +
