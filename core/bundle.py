@@ -303,6 +303,8 @@ def build_bundle(out_dir: Path, model_path: Path | None = None, preprocess: dict
 
     A reader (or a kill -9 at any moment) sees the old folder or the new one, never a mix."""
     out = Path(out_dir).absolute()
+    if out.parent.is_dir():
+        _clean_stale(out)  # first: it may put back an old bundle a killed run left aside
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise UserError(f"{out} exists and is not a folder")
     nonempty = out.is_dir() and any(out.iterdir())
@@ -313,7 +315,6 @@ def build_bundle(out_dir: Path, model_path: Path | None = None, preprocess: dict
     files = bundle_files(model_path, preprocess)  # everything checked before anything is written
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        _clean_stale(out)
         tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.{os.getpid()}.", suffix=".tmp"))
     except OSError as e:
         raise UserError(f"cannot write beside {out}: {e.strerror or e}") from None

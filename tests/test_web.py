@@ -309,6 +309,26 @@ def test_export_killed_at_random_moments_leaves_the_old_bundle_or_the_new(tmp_pa
     print(f"export-web killed 10 times: OUT held the old bundle {kinds['old']} times, the new one {kinds['new']}")
 
 
+def test_export_without_renameat2_swaps_by_two_renames_and_recovers_a_kill_between_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the atomic exchange is missing, a kill between "old aside" and "new in" leaves OUT absent: the next
+    export puts the old bundle back before anything else."""
+    _need_bundle_inputs()
+    monkeypatch.setattr(web, "exchange_paths", lambda a, b: False)
+    out = tmp_path / "site"
+    web.build_bundle(out, MODEL, {"radius": 1})
+    web.build_bundle(out, MODEL, {"radius": 2}, force=True)  # the fallback swap
+    assert json.loads((out / "config.json").read_text())["preprocess"]["radius"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+    dead = 2**22 + 12345  # above the largest pid_max Linux allows: no such process
+    out.rename(tmp_path / f".site.{dead}.abc.old.tmp")  # as a kill between the two renames leaves it
+    (tmp_path / f".site.{dead}.def.tmp").mkdir()  # and a half-written new one
+    with pytest.raises(UserError, match="not empty"):
+        web.build_bundle(out, MODEL, {"radius": 3})  # the old bundle is back, so it needs --force again
+    assert json.loads((out / "config.json").read_text())["preprocess"]["radius"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+
+
 def test_missing_node_modules_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = tmp_path / "web"
     fake.mkdir()
