@@ -8,12 +8,12 @@ PORT ?= 8501
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: run test setup setup-dev data chromium qemu web-deps lint bench model screenshots clean
+.PHONY: run test setup setup-dev data chromium qemu web-deps test-js-deps lint bench model screenshots clean
 
 run: setup data web-deps  ## start the dashboard on http://localhost:$(PORT)
 	$(VENV)/bin/streamlit run dashboard/server.py --server.port $(PORT)
 
-test: setup-dev data chromium qemu web-deps  ## run the whole test suite (browser tests included)
+test: setup-dev data chromium qemu web-deps test-js-deps  ## run the whole test suite (browser tests included)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 $(VENV)/.runtime: requirements.txt pyproject.toml
@@ -45,6 +45,12 @@ web-deps: web/node_modules/.package-lock.json  ## onnxruntime-web, pinned by web
 web/node_modules/.package-lock.json: web/package-lock.json
 	@command -v npm >/dev/null || { $(APT) update -q && $(APT) install -y -q npm; }
 	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+test-js-deps: tests/js/node_modules/.package-lock.json  ## axe-core for the browser tests (test tooling, never bundled)
+
+tests/js/node_modules/.package-lock.json: tests/js/package-lock.json
+	@command -v npm >/dev/null || { $(APT) update -q && $(APT) install -y -q npm; }
+	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 
 lint: setup-dev
 	$(VENV)/bin/ruff check core dashboard pages tests
