@@ -26,7 +26,9 @@ MARGIN = 0.06  # the digit's ink stays this fraction of the box side away from t
 NEGATIVE_KINDS = ("blank", "shadow", "ruled")
 PENS = ("thin", "medium", "thick")
 PEN_WIDTHS = {"thin": (1.5, 2.8), "medium": (2.8, 5.0), "thick": (5.0, 9.0)}  # px in a 140 px box
-INKS = {"black": (28, 28, 34), "blue": (30, 42, 120), "pencil": (80, 80, 86)}  # RGB of full-strength ink
+INKS = {"black": (28, 28, 34), "blue": (30, 42, 120), "pencil": (80, 80, 86), "red": (150, 30, 36),
+        "green": (30, 100, 50)}  # RGB of full-strength ink
+RULES = {"blue": (150, 188, 228), "grey": (160, 160, 165), "red": (215, 110, 110)}  # RGB of printed lines
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,15 @@ class Style:
     digit_size: float = 0.55  # digit height as a fraction of the box side
     shift: tuple[float, float] = (0.0, 0.0)  # digit centre offset (x, y), fraction of the box side
     angle: float = 0.0  # digit rotation in degrees (camera roll)
-    ruled: bool = False  # blue ruled notebook lines
+    ruled: bool = False  # ruled notebook lines
     rule_gap: float = 0.3  # distance between ruled lines, fraction of the box side
     rule_phase: float = 0.5  # position of the first line within one gap, 0..1
     rule_angle: float = 0.0  # tilt of the ruled lines, degrees
+    rule_color: str = "blue"  # a key of RULES
+    rule_strength: float = 0.7  # how dark the printed lines are, 0..1
+    grid: bool = False  # squared paper: vertical lines too, at the same gap
+    fit: bool = True  # keep the digit MARGIN inside the box (False: a digit held close may cross its edges)
+    box_centre: tuple[float, float] = (0.5, 0.5)  # where the box sits in the frame, fractions of width/height
     shadow: float = 0.0  # darkening inside the shadow, 0 (none) .. 1 (black)
     shadow_angle: float = 0.0  # direction of the shadow's edge, degrees
     shadow_pos: float = 0.0  # signed distance of the shadow edge from the box centre, fraction of the side
@@ -59,21 +66,25 @@ class Style:
     def random(rng: np.random.Generator) -> Style:
         """A random camera-like style (the distribution of the test set)."""
         pen = str(rng.choice(PENS, p=[0.35, 0.4, 0.25]))
+        ruled = bool(rng.random() < 0.45)
         return Style(
             pen=pen,
             pen_width=float(rng.uniform(*PEN_WIDTHS[pen])),
-            ink=str(rng.choice(list(INKS), p=[0.5, 0.35, 0.15])),
+            ink=str(rng.choice(list(INKS), p=[0.42, 0.3, 0.12, 0.08, 0.08])),
             digit_size=float(rng.uniform(0.4, 0.7)),
             shift=(float(rng.uniform(-0.08, 0.08)), float(rng.uniform(-0.08, 0.08))),
             angle=float(rng.uniform(-8, 8)),
-            ruled=bool(rng.random() < 0.4),
-            rule_gap=float(rng.uniform(0.22, 0.4)),
+            ruled=ruled,
+            rule_gap=float(rng.uniform(0.18, 0.4)),
             rule_phase=float(rng.random()),
-            rule_angle=float(rng.uniform(-3, 3)),
-            shadow=float(rng.uniform(0.2, 0.55)) if rng.random() < 0.4 else 0.0,
+            rule_angle=float(rng.uniform(-5, 5)),
+            rule_color=str(rng.choice(list(RULES), p=[0.6, 0.3, 0.1])),
+            rule_strength=float(rng.uniform(0.35, 0.95)),
+            grid=ruled and bool(rng.random() < 0.3),
+            shadow=float(rng.uniform(0.2, 0.6)) if rng.random() < 0.4 else 0.0,
             shadow_angle=float(rng.uniform(0, 360)),
             shadow_pos=float(rng.uniform(-0.4, 0.4)),
-            shadow_soft=float(rng.uniform(0.08, 0.5)),
+            shadow_soft=float(rng.uniform(0.01, 0.5)),
             gradient=float(rng.uniform(0.0, 0.45)),
             gradient_angle=float(rng.uniform(0, 360)),
             paper=tuple(int(v) for v in rng.integers(-14, 15, 3) + np.array([234, 231, 222])),
@@ -208,7 +219,8 @@ def render(
     if digit is not None and (digit.shape != (28, 28) or digit.dtype != np.uint8):
         raise UserError("digit: expected a (28,28) uint8 MNIST image")
     b = min(box, height, width)
-    bx, by = (width - b) // 2, (height - b) // 2
+    bx = min(max(int(round(style.box_centre[0] * width - b / 2)), 0), width - b)
+    by = min(max(int(round(style.box_centre[1] * height - b / 2)), 0), height - b)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
     cx, cy = width / 2, height / 2
     paper = np.array(style.paper, dtype=np.float64) / 255.0
@@ -216,17 +228,21 @@ def render(
                                                                                  1.2))[..., None]
     if style.ruled:
         t = math.radians(style.rule_angle)
-        d = -math.sin(t) * (xx - cx) + math.cos(t) * (yy - cy)  # distance along the page's vertical
         gap = style.rule_gap * b
-        dist = np.abs((d / gap - style.rule_phase + 0.5) % 1.0 - 0.5) * gap  # to the nearest line
-        width_px = 0.5 + 0.6 * rng.random()  # printed rules are thin
-        line = np.clip(width_px / 2 + 0.5 - dist, 0, 1) * (0.55 + 0.35 * rng.random())
-        rule_rgb = np.array([rng.uniform(125, 175), rng.uniform(170, 205), rng.uniform(215, 240)]) / 255.0
-        img = img * (1 - line[..., None]) + img * rule_rgb / paper * line[..., None]
+        width_px = (0.5 + 0.9 * rng.random()) * max(b / BOX, 1) ** 0.5  # printed rules are thin
+        line = np.zeros((height, width))
+        for d in [-math.sin(t) * (xx - cx) + math.cos(t) * (yy - cy)] + (  # distance along the page's vertical
+                [math.cos(t) * (xx - cx) + math.sin(t) * (yy - cy)] if style.grid else []):  # ... and horizontal
+            dist = np.abs((d / gap - style.rule_phase + 0.5) % 1.0 - 0.5) * gap  # to the nearest line
+            line = np.maximum(line, np.clip(width_px / 2 + 0.5 - dist, 0, 1) * style.rule_strength)
+        rule_rgb = (np.array(RULES[style.rule_color]) + rng.uniform(-15, 15, 3)) / 255.0
+        img = img * (1 - line[..., None]) + img * np.clip(rule_rgb / paper, 0, 1) * line[..., None]
     if digit is not None:
-        alpha = _fit_in_box(digit, style, height, width, (bx, by, b))[..., None]
+        alpha = (_fit_in_box(digit, style, height, width, (bx, by, b)) if style.fit
+                 else _pen_alpha(digit, style, height, width, (bx, by, b)))[..., None]
         ink = np.array(INKS[style.ink], dtype=np.float64) / 255.0 + rng.uniform(-0.03, 0.03, 3)
-        strength = 0.85 + 0.15 * rng.random()
+        light = style.ink == "pencil"  # pencil marks are lighter than pen
+        strength = (0.45 + 0.4 * rng.random()) if light else 0.85 + 0.15 * rng.random()
         img = img * (1 - alpha * strength) + np.clip(ink, 0, 1) * alpha * strength
     # lighting: falloff across the frame, a soft shadow, exposure (scales of the box side)
     ga = math.radians(style.gradient_angle)
@@ -235,7 +251,7 @@ def render(
     if style.shadow > 0:
         sa = math.radians(style.shadow_angle)
         s = ((xx - cx) * math.cos(sa) + (yy - cy) * math.sin(sa)) / b - style.shadow_pos
-        inside = 1 / (1 + np.exp(-s / max(style.shadow_soft / 6, 1e-3)))  # logistic penumbra
+        inside = 1 / (1 + np.exp(np.clip(-s / max(style.shadow_soft / 6, 1e-3), -60, 60)))  # logistic penumbra
         light = light * (1 - style.shadow * inside)
     img = img * (light * style.exposure)[..., None]
     img = _gauss_blur(img, style.blur)
@@ -265,6 +281,31 @@ def camera_frame(digit: np.ndarray | None, rng: np.random.Generator, width: int 
                  box: int = BOX, style: Style | None = None) -> np.ndarray:
     """A (height,width,3) uint8 RGB camera frame with `digit` inside the centred `box`-pixel target box."""
     return render(digit, style or Style.random(rng), rng, height, width, box)
+
+
+def filling_sample(digit: np.ndarray, rng: np.random.Generator, size: int = BOX) -> np.ndarray:
+    """A box photo of a digit held close: 85-100 % of the box tall, free to touch or cross the box's edges."""
+    s = Style.random(rng)
+    s = replace(s, digit_size=float(rng.uniform(0.85, 1.0)), fit=False,
+                shift=(float(rng.uniform(-0.06, 0.06)), float(rng.uniform(-0.04, 0.04))))
+    return render(digit, s, rng, size, size, size)
+
+
+def camera_photo(digit: np.ndarray | None, rng: np.random.Generator, width: int = 1280, height: int = 960,
+                 style: Style | None = None) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
+    """A whole (height,width,3) photo with one digit 10-40 % of the short side tall, centred anywhere in the
+    middle 60 % of the frame; also its ink box (x, y, w, h), or None for `digit` None (paper alone)."""
+    s = style or Style.random(rng)
+    tall = rng.uniform(0.10, 0.40) * min(width, height)
+    b = int(max(min(tall / s.digit_size, min(width, height)), 8))
+    s = replace(s, box_centre=(float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.2, 0.8))),
+                rule_gap=s.rule_gap * min(1.0, 120 / b) if s.ruled else s.rule_gap)  # rules keep a page's spacing
+    img = render(digit, s, rng, height, width, b)
+    if digit is None:
+        return img, None
+    bx = min(max(int(round(s.box_centre[0] * width - b / 2)), 0), width - b)
+    by = min(max(int(round(s.box_centre[1] * height - b / 2)), 0), height - b)
+    return img, (bx, by, b, b)
 
 
 def negative_style(kind: str, rng: np.random.Generator) -> Style:

@@ -137,11 +137,16 @@ def resolve_preprocess(contract: dict | None, overrides: dict | None = None) -> 
     3. `overrides` (CLI flags, the Playground's sliders, a web bundle's config.json; unknown keys are an error).
 
     So changing a default in PreprocessConfig changes nothing for a model whose contract sets that field (the
-    shipped one sets them all) until the model is re-exported: `python -m core export RUN --ship`.
+    shipped one sets them all) until the model is re-exported: `python -m core export RUN --ship`. A contract
+    written before the find step (no "find" key) keeps the pipeline it was made with (PreprocessConfig.legacy,
+    its fixed box in pixels).
     """
     names = set(PreprocessConfig().to_dict())
     stored = (contract or {}).get("preprocess") or {}
     if not isinstance(stored, dict):
         raise UserError("'preprocess' must be an object")
     base = {k: v for k, v in stored.items() if k in names}
+    if stored and "find" not in stored:  # exported before the find step: that pipeline, as it was
+        base = PreprocessConfig.legacy().to_dict() | {k: v for k, v in base.items() if k != "box"}
+        base["box_px"] = stored.get("box")
     return PreprocessConfig.from_dict({**base, **(overrides or {})})

@@ -105,7 +105,7 @@ class LiveProcessor:
         t0 = time.perf_counter()
         cfg = self.cfg
         try:
-            res = preprocess(rgb, cfg)
+            res = preprocess(rgb, cfg.live())  # the box it draws, searched; the frame around it stays
             probs, digit, conf = None, None, 0.0
             if res.image is not None:
                 a = self.model.answers(res.image[None])[0]

@@ -57,20 +57,20 @@ def _steps(text: str) -> tuple[int, ...]:
 
 def predict_args(p) -> None:
     d, unset = PreprocessConfig(), argparse.SUPPRESS  # unset options fall back to the model contract's settings
-    p.add_argument("files", nargs="+", help="PNG/JPEG images, each the content of the target box")
+    p.add_argument("files", nargs="+", help="PNG/JPEG images: whole photos, snapshots or crops; the digit is found")
     p.add_argument("--model", type=Path, default=unset, help=f"ONNX model with its contract (default: "
                    f"{default_model_path().relative_to(default_model_path().parents[2])})")
-    p.add_argument("--box", type=int, default=unset, help="treat each file as a camera frame and crop this centred "
-                   "box (default: the whole image, centre-cropped to a square)")
+    p.add_argument("--box", type=float, default=unset, help="treat each file as a live camera frame: search only "
+                   "the centred box, this fraction of the short side (default: search the whole image)")
     p.add_argument("--steps", type=str, default=unset,
                    help=f"downscale sizes, e.g. 112,56 (default: the contract's, else {','.join(map(str, d.steps))})")
     p.add_argument("--single-step", action="store_true", help="one bilinear resize instead of area steps")
     p.add_argument("--radius", type=int, default=unset,
                    help=f"threshold radius (default: the contract's, else {d.radius})")
     p.add_argument("--offset", type=float, default=unset,
-                   help=f"threshold offset, gray levels (default: the contract's, else {d.offset})")
+                   help=f"ink threshold, a fraction of the paper (default: the contract's, else {d.offset})")
     p.add_argument("--gain", type=float, default=unset,
-                   help=f"gray levels for full ink strength (default: the contract's, else {d.gain})")
+                   help=f"darkness for full ink strength, a fraction (default: the contract's, else {d.gain})")
     p.add_argument("--no-framing", action="store_true", help="skip MNIST framing (resize the ink map to 28x28)")
     p.add_argument("--raw", action="store_true", help="input is MNIST-style (white on black): no threshold, no framing")
     p.add_argument("--json", action="store_true", help="one JSON object per line: path, digit, confidence, "

@@ -4,61 +4,90 @@ The one definition of the pipeline. `web/preprocess.js` ports it line for line a
 `python -m core golden OUT` within 1e-5, so every step below is specified exactly. All arithmetic is
 IEEE float64 (JS `Number`), each formula evaluated left to right as written (no fused multiply-add,
 no library resampler, no reduction whose order matters), and only the final 28x28 becomes float32.
-Coordinates: pixel i covers [i, i+1); its centre is i + 0.5. `floor` is Math.floor.
-`core/preprocess_reference.py` is the same algorithm as plain loops (tests and the bench use it).
+Coordinates: pixel i covers [i, i+1); its centre is i + 0.5. `floor` is Math.floor, `round(v)` is
+floor(v + 0.5). `core/preprocess_reference.py` has the pixel-level steps as plain loops (tests use it).
 
 1. Input -> RGB in 0..255 (float64). A frame is (H,W) or (H,W,1) gray, (H,W,3) RGB or (H,W,4) RGBA;
    dtype uint8 (v), uint16 (v / 257), float in [0,1] (v * 255) or bool (255 if true else 0).
    Gray g becomes R = G = B = g. RGBA is composited over white paper: with a = A / 255,
    c = C * a + 255 * (1 - a) for each of R, G, B. NaN/inf, values outside [0,1] (floats), other dtypes,
    other shapes, an empty frame or one larger than MAX_SIDE/MAX_PIXELS are refused (UserError).
-   (Conversion is per pixel, so doing it after cropping or gathering gives identical values.)
 
-2. Crop the target box. B = min(box, H, W) (box None: B = min(H, W)).
-   x0 = floor(center_x * W - B / 2), clamped to [0, W - B]; y0 likewise with center_y and H.
-   crop = frame[y0 : y0 + B, x0 : x0 + B]  -> (B,B,3).
+2. The region searched. box None: the whole frame (x0 = y0 = 0, w = W, h = H). box a fraction: a square of
+   side B = min(round(box * min(H, W)), H, W), at least 1; box_px (legacy): B = min(box_px, H, W).
+   x0 = floor(center_x * W - B / 2), clamped to [0, W - B]; y0 likewise with center_y and H; w = h = B.
+   Photos, uploads and snapshots search the whole frame; the live camera searches its box (`live_box`).
 
-3. Downscale (area averaging, "pixel mixing"). resample(n -> m) along one axis: output j covers
-   the source interval [a, b) with a = (j * n) / m and b = ((j + 1) * n) / m. For source pixels
-   i = floor(a) .. ceil(b) - 1 (in increasing order), ov = min(b, i + 1) - max(a, i) and
-   w = (ov * m) / n; out[j] = sum of w * src[i], accumulated from 0.0 as acc = acc + w * src[i].
-   A 2-D resample is along x (each row) first, then along y (each column); channels independently.
-   n -> n gives weights exactly 1 (a copy); m > n upsamples by the same formula.
-   Multi-step: sizes s_1..s_k = `steps`. cur = B; for each s_i before the last: if s_i < cur,
-   resample cur -> s_i (else skip it); then always resample cur -> s_k. S = s_k is the working size.
-   (Area averaging composes: when sizes divide evenly, 140 -> 112 -> 56 -> 28 equals 140 -> 28 up to
-   rounding. The seed stepped because a canvas drawImage is bilinear and aliases beyond 2x.)
-   Single-step mode (for comparison, what one drawImage/bilinear resize does): B -> S in one plain
-   bilinear step: u = ((j + 0.5) * n) / m - 0.5, i0 = floor(u), f = u - i0, out[j] = (1 - f) *
-   src[clamp(i0)] + f * src[clamp(i0 + 1)] (clamp to 0..n-1; accumulated as above: 0.0 + w0*a + w1*b),
-   x first, then y.
+3. Find the digit (find on; off: the region itself is the crop of step 4, as the seed did).
+   a. Find map: k = max(1, min(ceil(max(w, h) / find_size), min(w, h))); the region's top-left
+      floor(h/k) x floor(w/k) blocks of k x k pixels, each the mean of its pixels' RGB (step 1): the sum
+      of the block's pixels (row by row, left to right, acc = acc + v) divided by k*k. For uint8 RGB or
+      gray frames every sum is an exact integer, so any order gives the same value.
+   b. Gray (step 5a's formula), then paper darkness D (step 5b) with radius find_radius, then
+      ink = D > find_offset and strength = min(1, D / gain) where ink, else 0.
+   c. Printed lines (lines on): step 5c on the find map.
+   d. Components (8-connected) of ink; drop those whose bounding box's longer side is < speck * the
+      map's shorter side (noise, fibres). Each remaining component: bounding box (y0, y1, x0, x1,
+      inclusive) and mass (sum of strength). Group them: repeatedly take the heaviest-first order (ties:
+      the earlier-found), and merge the first pair (i < j) such that, with H = max of their heights,
+      gx, gy the gaps between their boxes along x and y (0 when they overlap), either gx = 0 and
+      gy <= 3 * group_gap * H (strokes stacked, like a 5's bar over its body) or gx <= group_gap * H and
+      gy <= group_gap * H; the merged group has the union box and the summed mass; until no pair merges.
+   e. Choose: among groups with height >= min_height * the map's shorter side, width <= 2.2 * height + 2
+      and not spanning the whole map (height >= 0.98 * map height and width >= 0.98 * map width), the
+      one with the largest mass * (1 - 0.6 * d), d = sqrt(dy * dy + dx * dx) / sqrt(0.5), dy and dx the
+      offsets of the group's box centre from the map centre divided by the map's height and width; ties: the
+      earlier group.
+      None qualifies -> NO_INK when the map holds no ink (after 3c), else NOT_FOUND.
+   f. Its box in frame pixels: Y0 = y0 + y0_map * k, Y1 = y0 + (y1_map + 1) * k (exclusive), X0, X1 alike.
 
-4. Gray (BT.601), quantized to 1/64 of a gray level so that window sums are exact in any order:
-   g = floor(((0.299 * R + 0.587 * G) + 0.114 * B) * 64 + 0.5) / 64          -> (S,S) float64.
+4. The crop. Side C = max(8, ceil(max(Y1 - Y0, X1 - X0) * (1 + 2 * margin))); top-left
+   (floor((X0 + X1) / 2 - C / 2), floor((Y0 + Y1) / 2 - C / 2)). Pixels outside the frame repeat the
+   nearest edge pixel (coordinates clamped to the frame). Without find: the region itself (square).
 
-5. Local adaptive threshold (radius r, offset o, gain k). Window of (y, x): rows max(0, y - r) ..
-   min(S - 1, y + r), columns likewise (in-bounds pixels only). sum = the window's sum of g (exact:
-   every g is a multiple of 1/64), count = rows * columns, mean = sum / count.
-   ink = g < mean - o;  strength = min(1, (mean - g) / k) where ink, else 0.
-   Vectorized with a summed-area table; the result does not depend on how the sum is formed.
+5. The working image.
+   a. Downscale the crop (area averaging, "pixel mixing"). resample(n -> m) along one axis: output j covers
+      the source interval [a, b) with a = (j * n) / m and b = ((j + 1) * n) / m. For source pixels
+      i = floor(a) .. ceil(b) - 1 (in increasing order), ov = min(b, i + 1) - max(a, i) and
+      w = (ov * m) / n; out[j] = sum of w * src[i], accumulated from 0.0 as acc = acc + w * src[i].
+      A 2-D resample is along x (each row) first, then along y (each column); channels independently.
+      Multi-step: sizes s_1..s_k = `steps`. cur = C; for each s_i before the last: if s_i < cur,
+      resample cur -> s_i (else skip it); then always resample cur -> s_k. S = s_k is the working size.
+      Single-step mode (comparison only): one plain bilinear resize C -> S: u = ((j + 0.5) * n) / m - 0.5,
+      i0 = floor(u), f = u - i0, out[j] = (1 - f) * src[clamp(i0)] + f * src[clamp(i0 + 1)] (clamp to
+      0..n-1; accumulated as 0.0 + w0*a + w1*b), x first, then y.
+      Gray (BT.601), quantized to 1/64 of a gray level so that sums are exact in any order:
+      g = floor(((0.299 * R + 0.587 * G) + 0.114 * B) * 64 + 0.5) / 64.
+   b. Threshold. background "paper" (radius r, offset o, gain k, o and k fractions of the paper's
+      brightness): m3 = the 3x3 in-bounds mean of g (step 5b of the seed's mean below with r = 1); P =
+      closing of m3: pad m3 by 2r replicated pixels on every side, take the maximum over each
+      (2r+1) x (2r+1) window (in-bounds of the padded image), then the minimum of that the same way, and
+      keep the original area; D = (P - m3) / max(P, 16); ink = D > o; strength = min(1, D / k) where ink.
+      Shadows scale paper and ink alike, so D does not change under them; a dark area running out of the
+      view is not filled (the padding continues it). background "mean" (the seed's; o and k gray levels):
+      mean = the sum of g over the in-bounds (2r+1)^2 window / its pixel count; ink = g < mean - o,
+      strength = min(1, (mean - g) / k) where ink, else 0.
+   c. Printed lines (lines on): line rows are found on faint = D > o / 2 ("mean": g < mean - o / 2). For
+      each slope q = i / 36, i = -9..9 (tilts up to 14 degrees), and each column x, the row offset is
+      s(x) = round(q * (x - (W - 1) / 2)); sheared row r holds the pixels (r + s(x), x) inside the map.
+      A sheared row whose faint pixels number >= line_frac * W is a line; it and the sheared rows just
+      above and below mark their faint pixels. Marked ink pixels whose vertical run of ink (the pixel and
+      its contiguous ink neighbours above and below) is <= 3 pixels tall are dropped (strength 0): a
+      stroke crossing or running along the line is taller there and stays. The same on the transposed
+      map drops near-vertical lines (runs measured horizontally).
+   d. Clean-up by 8-connected components of the remaining ink. With find: drop every component with no
+      pixel inside the found box mapped into the working image (rows floor(s * (Y0 - cy0)) ..
+      ceil(s * (Y1 - cy0)) - 1, columns likewise, s = S / C, (cx0, cy0) the crop's top-left).
+      drop_border_ink (legacy): drop every component touching the first/last row or column. Then drop the
+      remaining components whose mass < min_part * the largest remaining mass. What is left is `kept`.
 
-6. Clean-up by 8-connected components of `ink` (two ink pixels are connected when they touch by an
-   edge or a corner). Drop (set strength to 0) every component with a pixel in the first/last row or
-   column (drop_border_ink: shadow edges, ruled lines and neighbouring writing cross the box edge; a
-   digit held inside the box does not). Then, with mass = a component's sum of strength, drop every
-   remaining component whose mass < min_part * (the largest remaining mass) (specks, line stubs).
-   What is left is `kept` (= strength when drop_border_ink is off and min_part = 0). How components
-   are found (BFS, union-find) does not matter; masses and the sums below may be added in any order.
+6. No digit (in this order; the reason instead of an image): sum of strength < min_ink * S * S -> NO_INK;
+   sum of kept < min_ink * S * S -> EDGE_ONLY with drop_border_ink, else NOT_FOUND; kept all zero (only
+   with min_ink = 0): no check when min_extent = 0 too (the seed always guessed), else EDGE_ONLY if
+   strength has ink, NO_INK if not; bounding box of kept > 0 with its longer side < min_extent * S ->
+   TOO_SMALL.
 
-7. No digit (checked in this order; returns the reason instead of an image):
-   - total = sum of strength < min_ink * S * S            -> NO_INK ("too little ink");
-   - sum of kept < min_ink * S * S                         -> EDGE_ONLY ("ink only at the box edges");
-   - kept is all zero (possible only with min_ink = 0): no check when min_extent = 0 too (detection
-     off: the seed always guessed, here on an all-zero map), else EDGE_ONLY if strength has any ink,
-     NO_INK if not;
-   - bounding box of kept > 0: its longer side < min_extent * S  -> TOO_SMALL ("ink too small ...").
-
-8. Framing (MNIST style: fit in 20x20 keeping aspect, centre of mass at the centre of 28x28).
+7. Framing (MNIST style: fit in 20x20 keeping aspect, centre of mass at the centre of 28x28).
    C = kept[y0..y1, x0..x1], the bounding box (rows y0..y1, columns x0..x1) of kept > 0.
    Stroke (stroke > 0; thin pens would give 1 px strokes, MNIST's are ~2 px in its 20 px box):
    A = number of C > 0 pixels; E = number of 4-neighbour pixel pairs inside C where exactly one is
@@ -68,7 +97,7 @@ Coordinates: pixel i covers [i, i+1); its centre is i + 0.5. `floor` is Math.flo
    on every side: C'[y, x] = max of C[y - 2 + i, x - 2 + j] over i, j in 0..2 (0 outside C), for
    y = 0..h_C + 1, x = 0..w_C + 1, i.e. the box grows by one pixel per side each time.
    Fit: h, w = C's shape, L = max(h, w), nh = floor((20 * h) / L + 0.5), nw = floor((20 * w) / L + 0.5),
-   each at least 1. P = resample (step 3's formula) of C from (h, w) to (nh, nw): x first, then y.
+   each at least 1. P = resample (step 5a's formula) of C from (h, w) to (nh, nw): x first, then y.
    M = sum of P; cy = sum of (y + 0.5) * P[y, x] / M, cx = sum of (x + 0.5) * P[y, x] / M
    (only these two sums are order-dependent, at the 1e-15 level, and the output is continuous in them).
    Place P so its centre of mass lands on (14, 14): oy = 14 - cy, ox = 14 - cx;
@@ -77,18 +106,19 @@ Coordinates: pixel i covers [i, i+1); its centre is i + 0.5. `floor` is Math.flo
    out[Y, X] = (1 - fy) * Q[Y - ty, X] + fy * Q[Y - ty - 1, X]  for Y = 0..27.
    Without framing: out = resample of kept from (S, S) to (28, 28) (a copy when S = 28).
 
-9. Output: clip out to [0, 1], then float32  -> (28,28), white ink on black, as the model expects.
+8. Output: clip out to [0, 1], then float32  -> (28,28), white ink on black, as the model expects.
 
-Defaults (`PreprocessConfig()`, chosen by `python -m core bench preprocess` measurements on the
-camera-like set of core.camera_set): 140 px box, steps 112 -> 56, r = 5, o = 14, k = 20, edge clean-up,
-min_part 0.2, framing with stroke 2, min_ink 0.005, min_extent 0.15. `PreprocessConfig.seed()`: the seed's pipeline.
+Defaults (`PreprocessConfig()`) were chosen on the tuning simulator, core.camera_set (seeds it never
+reports on); core.eval_sim, written separately, reports (`python -m core bench recognition`).
+`PreprocessConfig.legacy()` is the pipeline as shipped before the find step; `PreprocessConfig.seed()` the
+seed's. A model's contract carries its settings (core.contract.resolve_preprocess).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
@@ -98,10 +128,15 @@ MAX_SIDE = 20_000  # longest frame side accepted (a 200 MP photo is 16k x 12k)
 MAX_PIXELS = 100_000_000  # larger frames are refused before any work is done
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma
 GRAY_QUANTUM = 64  # gray is rounded to 1/64 so window sums are exact in float64 in any order
+LINE_SLOPES = tuple(i / 36 for i in range(-9, 10))  # rows per column: lines tilted up to 14 degrees (step 5c)
+LINE_THICK = 3  # working pixels: ink at most this tall across a line is the line itself (step 5c)
+PAPER_FLOOR = 16.0  # gray levels: darkness is relative to at least this much paper (step 5b)
+BACKGROUNDS = ("paper", "mean")
 
 NO_INK = "too little ink"
 EDGE_ONLY = "ink only at the box edges"
 TOO_SMALL = "ink too small to be a digit"
+NOT_FOUND = "nothing like a digit found"
 MAX_DILATIONS = 3  # framing thickens a stroke by at most 6 working pixels
 
 
@@ -109,17 +144,30 @@ MAX_DILATIONS = 3  # framing thickens a stroke by at most 6 working pixels
 class PreprocessConfig:
     """Every parameter of the camera pipeline (the module docstring says how each is used)."""
 
-    box: int | None = 140  # target box side in frame pixels (seed: 140); None = largest centred square
-    center_x: float = 0.5  # box centre as a fraction of the frame width (seed: middle of the view)
+    box: float | None = None  # region searched, a fraction of the frame's short side; None = the whole frame
+    live_box: float = 0.6  # the box a live camera draws and searches (consumers pass box=live_box for it)
+    box_px: int | None = None  # a fixed box in frame pixels: only PreprocessConfig.legacy() and seed() use it
+    center_x: float = 0.5  # box centre as a fraction of the frame width
     center_y: float = 0.5  # box centre as a fraction of the frame height
+    find: bool = True  # find the digit in the region (step 3); off: the region is the digit's crop
+    find_size: int = 160  # the find map's longer side (at most): digits 12 % of a frame are ~15 px there
+    find_radius: int = 8  # paper background radius on the find map (> half a marker stroke)
+    find_offset: float = 0.07  # ink on the find map: darker than the paper by this fraction
+    group_gap: float = 0.15  # strokes closer than this many digit heights are one digit (step 3d)
+    min_height: float = 0.06  # a digit is at least this fraction of the region's short side tall
+    speck: float = 0.03  # components shorter than this fraction of the find map's short side are noise
+    margin: float = 0.2  # the crop adds this fraction of the digit's size on every side
     steps: tuple[int, ...] = (112, 56)  # side after each area step, the last is the working size S; at 56 thin
     #   strokes and small digits survive and framing shrinks them smoothly to 20 px (seed: 112, 56, 28)
     single_step: bool = False  # one plain bilinear resize to steps[-1] instead (aliases; for comparison)
-    radius: int = 5  # threshold window (2r+1)^2 working pixels; best of 4..8 at S=56 (seed: 4, at S=28)
-    offset: float = 14.0  # ink if gray < local mean - offset, gray levels 0..255; ignores faint rules (seed: 8)
-    gain: float = 20.0  # strength = min(1, (mean - gray) / gain): gray levels for full ink (seed: 20)
-    drop_border_ink: bool = True  # remove ink components touching the box edge (shadows, rules, neighbours)
-    min_part: float = 0.2  # remove components lighter than this fraction of the heaviest one kept (specks)
+    background: str = "paper"  # "paper": relative darkness against the local paper; "mean": the seed's
+    radius: int = 5  # background window radius in working pixels (seed: 4, at S=28)
+    offset: float = 0.07  # ink threshold: a fraction of the paper ("paper") or gray levels ("mean"; seed: 8)
+    gain: float = 0.12  # darkness for full ink strength, same units as offset (seed: 20 gray levels)
+    lines: bool = True  # remove printed lines (long, thin, straight) in both passes (step 5c)
+    line_frac: float = 0.95  # a line crosses at least this fraction of the map
+    drop_border_ink: bool = False  # legacy: remove ink components touching the crop's edge
+    min_part: float = 0.05  # remove components lighter than this fraction of the heaviest one kept (specks)
     framing: bool = True  # MNIST framing: 20x20 fit + centre of mass at the centre
     stroke: float = 2.0  # framing thickens thin strokes toward this width in the 20 px box (MNIST's ~2; 0: off)
     min_ink: float = 0.005  # "no digit" below this ink mass, as a fraction of the working area (0: off)
@@ -128,18 +176,27 @@ class PreprocessConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(int(s) for s in self.steps))
         problems = []
-        if self.box is not None and not 1 <= self.box <= MAX_SIDE:
-            problems.append(f"box must be 1..{MAX_SIDE} pixels or None, got {self.box}")
+        for name in ("box", "live_box"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, int | float) and 0 < v <= 1):
+                problems.append(f"{name} must be a fraction of the frame's short side in (0, 1], got {v}")
+        if self.box_px is not None and not 1 <= self.box_px <= MAX_SIDE:
+            problems.append(f"box_px must be 1..{MAX_SIDE} pixels or None, got {self.box_px}")
         if not (0 <= self.center_x <= 1 and 0 <= self.center_y <= 1):
             problems.append("center_x and center_y must lie in [0, 1]")
         if not self.steps or any(not 1 <= s <= 4096 for s in self.steps):
             problems.append(f"steps must be 1..4096 pixels each, got {self.steps}")
-        if not 0 <= self.radius <= 64:
-            problems.append(f"radius must be 0..64, got {self.radius}")
-        if not (math.isfinite(self.offset) and 0 <= self.offset <= 255):
-            problems.append(f"offset must be 0..255, got {self.offset}")
-        if not (math.isfinite(self.gain) and 0 < self.gain <= 255):
-            problems.append(f"gain must be in (0, 255], got {self.gain}")
+        if not (16 <= self.find_size <= 1024 and 1 <= self.find_radius <= 64 and 0 <= self.radius <= 64):
+            problems.append("find_size must be 16..1024, find_radius 1..64, radius 0..64")
+        if self.background not in BACKGROUNDS:
+            problems.append(f"background must be one of {', '.join(BACKGROUNDS)}, got {self.background!r}")
+        top = 1.0 if self.background == "paper" else 255.0
+        if not (math.isfinite(self.offset) and 0 <= self.offset < top and math.isfinite(self.gain)
+                and 0 < self.gain <= top and 0 <= self.find_offset < 1):
+            problems.append(f"offset must be in [0, {top:g}), gain in (0, {top:g}], find_offset in [0, 1)")
+        if not (0 <= self.group_gap <= 2 and 0 <= self.min_height <= 1 and 0 <= self.speck <= 1
+                and 0 <= self.margin <= 2 and 0 < self.line_frac <= 1):
+            problems.append("group_gap 0..2, min_height 0..1, speck 0..1, margin 0..2, line_frac in (0, 1]")
         if not (math.isfinite(self.stroke) and 0 <= self.stroke <= 20):
             problems.append(f"stroke must be 0..20, got {self.stroke}")
         if not (0 <= self.min_ink < 1 and 0 <= self.min_extent <= 1 and 0 <= self.min_part <= 1):
@@ -149,9 +206,20 @@ class PreprocessConfig:
 
     @classmethod
     def seed(cls) -> PreprocessConfig:
-        """The seed's fixed pipeline: 140 px box, 140->112->56->28, r=4, o=8, k=20, no framing, always guesses."""
-        return cls(box=140, steps=(112, 56, 28), radius=4, offset=8.0, gain=20.0, drop_border_ink=False,
-                   min_part=0.0, framing=False, stroke=0.0, min_ink=0.0, min_extent=0.0)
+        """The seed's fixed pipeline: 140 px box, 140->112->56->28, mean threshold r=4, o=8, k=20, no framing."""
+        return cls(box_px=140, find=False, steps=(112, 56, 28), background="mean", radius=4, offset=8.0,
+                   gain=20.0, lines=False, drop_border_ink=False, min_part=0.0, framing=False, stroke=0.0,
+                   min_ink=0.0, min_extent=0.0)
+
+    @classmethod
+    def legacy(cls) -> PreprocessConfig:
+        """The pipeline as shipped before the find step: a fixed 140 px box, mean threshold, edge clean-up."""
+        return cls(box_px=140, find=False, background="mean", radius=5, offset=14.0, gain=20.0, lines=False,
+                   drop_border_ink=True, min_part=0.2)
+
+    def live(self) -> PreprocessConfig:
+        """These settings for a live camera frame: search the box it draws (live_box), not the whole frame."""
+        return self if self.box_px is not None else replace(self, box=self.live_box)
 
     def to_dict(self) -> dict:
         """JSON-ready fields (steps as a list), as stored in model contracts and golden vectors."""
@@ -173,23 +241,43 @@ class PreprocessConfig:
 
 
 @dataclass(frozen=True)
+class Found:
+    """Step 3: the find map and what was found on it."""
+
+    region: tuple[int, int, int, int]  # (x0, y0, w, h) searched, frame pixels
+    k: int  # block size: one find-map pixel is k x k frame pixels
+    gray: np.ndarray  # (fh,fw) float64 gray of the find map
+    ink: np.ndarray  # (fh,fw) bool, after printed lines were removed
+    lines: np.ndarray  # (fh,fw) bool: ink pixels removed as printed lines
+    groups: tuple[tuple[int, int, int, int, float], ...]  # (y0, y1, x0, x1, mass) on the map, grouping order
+    chosen: int | None  # index into groups, None when nothing qualifies
+
+    def frame_box(self, i: int) -> tuple[int, int, int, int]:
+        """Group i's box in frame pixels: (X0, Y0, X1, Y1), the end exclusive (step 3f)."""
+        y0, y1, x0, x1, _ = self.groups[i]
+        rx, ry = self.region[:2]
+        return rx + x0 * self.k, ry + y0 * self.k, rx + (x1 + 1) * self.k, ry + (y1 + 1) * self.k
+
+
+@dataclass(frozen=True)
 class Stages:
     """Every intermediate of one frame, for the playground's filmstrip and the golden vectors."""
 
-    box: tuple[int, int, int]  # (x0, y0, B): where the crop came from in the frame
-    crop_source: np.ndarray  # (B,B,C) the crop as given (a view of the frame; `crop` converts it on demand)
+    found: Found | None  # step 3 (None with find off)
+    box: tuple[int, int, int]  # (x0, y0, C): where the crop came from in the frame (it may reach outside)
+    crop_source: np.ndarray  # (C,C,ch) the crop as given (frame dtype; `crop` converts it on demand)
     downscales: tuple[np.ndarray, ...]  # each (s,s,3) float64 RGB 0..255, in order; the last is (S,S,3)
     gray: np.ndarray  # (S,S) float64 0..255, multiples of 1/64
-    mean: np.ndarray  # (S,S) float64 local mean
-    ink: np.ndarray  # (S,S) bool
+    background: np.ndarray  # (S,S) float64: the paper (closing) or the local mean
+    ink: np.ndarray  # (S,S) bool, printed lines removed
     strength: np.ndarray  # (S,S) float64 in [0,1]
-    kept: np.ndarray  # (S,S) float64 in [0,1]: strength without edge-touching components and specks
+    kept: np.ndarray  # (S,S) float64 in [0,1]: the digit's components only
     image: np.ndarray  # (28,28) float32 in [0,1]: the model input (zeros when there is no digit)
     reason: str | None  # None, or why there is no digit
 
     @property
     def crop(self) -> np.ndarray:
-        """(B,B,3) float64 RGB 0..255: step 1 applied to the crop (computed when asked: a photo's crop is big)."""
+        """(C,C,3) float64 RGB 0..255: step 1 applied to the crop (computed when asked: a photo's crop is big)."""
         return to_rgb255(self.crop_source)
 
 
@@ -198,7 +286,8 @@ class Result:
     """The model input, or the reason there is none."""
 
     image: np.ndarray | None  # (28,28) float32 in [0,1]; None when there is no digit
-    reason: str | None  # NO_INK, EDGE_ONLY, TOO_SMALL or None
+    reason: str | None  # NO_INK, EDGE_ONLY, TOO_SMALL, NOT_FOUND or None
+    box: tuple[int, int, int, int] | None = None  # the digit's box in the frame (X0, Y0, X1, Y1), when found
 
 
 # ---------------------------------------------------------------- 1. input
@@ -247,15 +336,23 @@ def to_rgb255(x: np.ndarray) -> np.ndarray:
     return v
 
 
-# ---------------------------------------------------------------- 2-3. crop and area resampling
+# ---------------------------------------------------------------- 2, 4, 5a. region, crop and area resampling
+
+
+def region_of(h: int, w: int, cfg: PreprocessConfig) -> tuple[int, int, int, int]:
+    """(x0, y0, w, h) of the region searched inside an (h,w) frame (step 2)."""
+    if cfg.box is None and cfg.box_px is None:
+        return 0, 0, w, h
+    b = min(cfg.box_px, h, w) if cfg.box_px is not None else max(1, min(math.floor(cfg.box * min(h, w) + 0.5), h, w))
+    x0 = min(max(math.floor(cfg.center_x * w - b / 2), 0), w - b)
+    y0 = min(max(math.floor(cfg.center_y * h - b / 2), 0), h - b)
+    return x0, y0, b, b
 
 
 def box_of(h: int, w: int, cfg: PreprocessConfig) -> tuple[int, int, int]:
-    """(x0, y0, B) of the square target box inside an (h,w) frame (step 2)."""
-    b = min(h, w) if cfg.box is None else min(cfg.box, h, w)
-    x0 = min(max(math.floor(cfg.center_x * w - b / 2), 0), w - b)
-    y0 = min(max(math.floor(cfg.center_y * h - b / 2), 0), h - b)
-    return x0, y0, b
+    """(x0, y0, B) of the square target box a live camera draws for an (h,w) frame (its live settings)."""
+    x0, y0, bw, bh = region_of(h, w, cfg.live() if cfg.box is None else cfg)
+    return x0, y0, min(bw, bh)
 
 
 @functools.lru_cache(maxsize=256)
@@ -311,7 +408,7 @@ def resample(x: np.ndarray, h: int, w: int, convert=None, kind: str = "area") ->
 
 
 def downscale(crop: np.ndarray, cfg: PreprocessConfig, convert=None) -> list[np.ndarray]:
-    """The crop (B,B,C) -> each step's (s,s,3) float64 RGB (step 3); the last is the working image."""
+    """The crop (C,C,ch) -> each step's (s,s,3) float64 RGB (step 5a); the last is the working image."""
     if cfg.single_step:
         return [resample(crop, cfg.steps[-1], cfg.steps[-1], convert, kind="bilinear")]
     sizes = list(cfg.steps)
@@ -325,7 +422,7 @@ def downscale(crop: np.ndarray, cfg: PreprocessConfig, convert=None) -> list[np.
     return out
 
 
-# ---------------------------------------------------------------- 4-5. gray and local threshold
+# ---------------------------------------------------------------- 5a-b. gray and threshold
 
 
 def gray_bt601(rgb: np.ndarray) -> np.ndarray:
@@ -363,7 +460,96 @@ def threshold(gray: np.ndarray, radius: int, offset: float, gain: float) -> tupl
     return mean, ink, strength
 
 
-# ---------------------------------------------------------------- 6-8. clean-up, no digit, framing
+def window_extreme(a: np.ndarray, r: int, fn) -> np.ndarray:
+    """(H,W) -> the maximum (fn=np.maximum) or minimum of each in-bounds (2r+1)^2 window, separably."""
+    out = a
+    for axis in (0, 1):
+        n = out.shape[axis]
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (r, r)
+        p = np.pad(out, pad, mode="edge")  # a replicated edge pixel changes no max or min: in-bounds windows
+        acc = p[0:n] if axis == 0 else p[:, 0:n]
+        for i in range(1, 2 * r + 1):
+            acc = fn(acc, p[i : i + n] if axis == 0 else p[:, i : i + n])
+        out = acc
+    return out
+
+
+def paper_closing(m3: np.ndarray, r: int) -> np.ndarray:
+    """The paper under (H,W) gray: maximum then minimum over (2r+1)^2 windows of m3 extended by 2r
+    replicated pixels on every side, cropped back (step 5b)."""
+    p = np.pad(m3, 2 * r, mode="edge")
+    c = window_extreme(window_extreme(p, r, np.maximum), r, np.minimum)
+    return c[2 * r : 2 * r + m3.shape[0], 2 * r : 2 * r + m3.shape[1]]
+
+
+def paper_darkness(gray: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """(H,W) gray -> (paper, D): D = (paper - m3) / max(paper, PAPER_FLOOR), m3 the 3x3 mean (step 5b)."""
+    m3 = local_mean(gray, 1)  # smooths sensor noise, which the maximum would otherwise pick up
+    paper = paper_closing(m3, radius)
+    return paper, (paper - m3) / np.maximum(paper, PAPER_FLOOR)
+
+
+def ink_map(gray: np.ndarray, cfg_background: str, radius: int, offset: float,
+            gain: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(H,W) gray -> (background, ink, strength, faint) by the chosen background (step 5b; faint: 5c)."""
+    if cfg_background == "mean":
+        mean, ink, strength = threshold(gray, radius, offset, gain)
+        return mean, ink, strength, gray < mean - offset / 2
+    paper, d = paper_darkness(gray, radius)
+    ink = d > offset
+    return paper, ink, np.where(ink, np.minimum(1.0, d / gain), 0.0), d > offset / 2
+
+
+# ---------------------------------------------------------------- 5c. printed lines
+
+
+@functools.lru_cache(maxsize=64)
+def _shears(w: int) -> np.ndarray:
+    """(T, w) int row offset of each column for each slope in LINE_SLOPES (step 5c)."""
+    xs = np.arange(w) - (w - 1) / 2
+    return np.array([np.floor(q * xs + 0.5) for q in LINE_SLOPES], dtype=np.intp)
+
+
+def line_pixels(faint: np.ndarray, frac: float) -> np.ndarray:
+    """(H,W) bool: the faint pixels on near-horizontal printed lines, and on the sheared rows beside them."""
+    h, w = faint.shape
+    ys, xs = np.nonzero(faint)
+    out = np.zeros_like(faint)
+    if ys.size < frac * w:
+        return out
+    shear = _shears(w)[:, xs]  # (T,n)
+    rows = ys[None, :] - shear + w  # sheared row of each faint pixel per tilt (offset so it is >= 0)
+    span = h + 2 * w + 2
+    counts = np.array([np.bincount(r, minlength=span) for r in rows])  # (T,span) faint pixels per sheared row
+    line = counts >= frac * w
+    line = line | np.roll(line, 1, axis=1) | np.roll(line, -1, axis=1)  # the rows beside a line too
+    hit = np.take_along_axis(line, rows, axis=1).any(axis=0)  # (n,) on a line at some tilt
+    out[ys[hit], xs[hit]] = True
+    return out
+
+
+def run_length(ink: np.ndarray, axis: int) -> np.ndarray:
+    """(H,W) int: the length of the run of ink along `axis` (0: vertical) through each pixel, 0 off ink."""
+    a = ink if axis == 0 else ink.T
+    n = a.shape[0]
+    idx = np.arange(n)[:, None]
+    before = np.maximum.accumulate(np.where(a, -1, idx), axis=0)  # last non-ink row at or above
+    after = np.minimum.accumulate(np.where(a, n, idx)[::-1], axis=0)[::-1]  # first non-ink row at or below
+    out = np.where(a, after - before - 1, 0)
+    return out if axis == 0 else out.T
+
+
+def remove_lines(ink: np.ndarray, strength: np.ndarray, faint: np.ndarray,
+                 frac: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drop printed lines (step 5c): -> (ink, strength, dropped), near-horizontal and near-vertical."""
+    drop = (line_pixels(faint, frac) & (run_length(ink, 0) <= LINE_THICK)) | (
+        line_pixels(faint.T, frac).T & (run_length(ink, 1) <= LINE_THICK))
+    drop &= ink
+    return ink & ~drop, np.where(drop, 0.0, strength), drop
+
+
+# ---------------------------------------------------------------- 3d-e, 5d. components, groups, clean-up
 
 
 def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
@@ -404,15 +590,85 @@ def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return labels.reshape(h, w), len(ids)
 
 
-def clean_ink(ink: np.ndarray, strength: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
-    """Strength without edge-touching components and specks (step 6) -> (S,S) float64."""
-    if not cfg.drop_border_ink and cfg.min_part == 0:
+def component_boxes(labels: np.ndarray, n: int, strength: np.ndarray) -> np.ndarray:
+    """(n+1, 5) float64 per label: y0, y1, x0, x1 (inclusive) and mass; row 0 (background) unused."""
+    out = np.zeros((n + 1, 5))
+    out[:, 0] = out[:, 2] = np.inf
+    out[:, 1] = out[:, 3] = -1
+    ys, xs = np.nonzero(labels)
+    lab = labels[ys, xs]
+    np.minimum.at(out[:, 0], lab, ys)
+    np.maximum.at(out[:, 1], lab, ys)
+    np.minimum.at(out[:, 2], lab, xs)
+    np.maximum.at(out[:, 3], lab, xs)
+    out[:, 4] = np.bincount(labels.ravel(), weights=strength.ravel(), minlength=n + 1)
+    return out
+
+
+def group_components(ink: np.ndarray, strength: np.ndarray, cfg: PreprocessConfig) -> list[list]:
+    """Step 3d: [y0, y1, x0, x1, mass] of each group of nearby components (specks dropped), merged in order."""
+    labels, n = label_components(ink)
+    boxes = component_boxes(labels, n, strength)
+    short = min(ink.shape)
+    groups = [[int(b[0]), int(b[1]), int(b[2]), int(b[3]), float(b[4])] for b in boxes[1:]
+              if max(b[1] - b[0], b[3] - b[2]) + 1 >= cfg.speck * short]
+    g = cfg.group_gap
+    while True:
+        groups.sort(key=lambda c: -c[4])  # stable: ties keep their order
+        pair = next(((i, j) for i in range(len(groups)) for j in range(i + 1, len(groups))
+                     if _near(groups[i], groups[j], g)), None)
+        if pair is None:
+            return groups
+        i, j = pair
+        a, b = groups[i], groups[j]
+        groups[i] = [min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]), a[4] + b[4]]
+        del groups[j]
+
+
+def _near(a: list, b: list, gap: float) -> bool:
+    """Two boxes of one digit: stacked (x overlap, a short vertical gap) or close in both directions."""
+    hgt = max(a[1] - a[0] + 1, b[1] - b[0] + 1)
+    gy = max(b[0] - a[1], a[0] - b[1], 0)
+    gx = max(b[2] - a[3], a[2] - b[3], 0)
+    return (gx == 0 and gy <= 3 * gap * hgt) or (gx <= gap * hgt and gy <= gap * hgt)
+
+
+def plausible(group: list, h: int, w: int, cfg: PreprocessConfig) -> bool:
+    """Step 3e: tall enough, not far wider than tall, not the whole map."""
+    gh, gw = group[1] - group[0] + 1, group[3] - group[2] + 1
+    return gh >= cfg.min_height * min(h, w) and gw <= 2.2 * gh + 2 and not (gh >= 0.98 * h and gw >= 0.98 * w)
+
+
+def choose(groups: list[list], h: int, w: int, cfg: PreprocessConfig) -> int | None:
+    """Step 3e: the index of the most plausible single digit (mass weighted toward the centre), or None."""
+    best, best_score = None, -1.0
+    for i, c in enumerate(groups):
+        if not plausible(c, h, w, cfg):
+            continue
+        dy, dx = ((c[0] + c[1] + 1) / 2 - h / 2) / h, ((c[2] + c[3] + 1) / 2 - w / 2) / w
+        d = math.sqrt(dy * dy + dx * dx) / math.sqrt(0.5)
+        score = c[4] * (1.0 - 0.6 * d)
+        if score > best_score:
+            best, best_score = i, score
+    return best
+
+
+def clean_ink(ink: np.ndarray, strength: np.ndarray, cfg: PreprocessConfig,
+              keep: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Strength of the digit's components only (step 5d) -> (S,S) float64. keep: (y0, y1, x0, x1) exclusive
+    ends, the found box in working pixels: components without a pixel inside it are dropped."""
+    if not cfg.drop_border_ink and cfg.min_part == 0 and keep is None:
         return strength
     labels, n = label_components(ink)
     if n == 0:
         return strength
     mass = np.bincount(labels.ravel(), weights=strength.ravel(), minlength=n + 1)  # (n+1,) per component
     drop = np.zeros(n + 1, dtype=bool)
+    if keep is not None:
+        inside = np.zeros(n + 1, dtype=bool)
+        y0, y1, x0, x1 = keep
+        inside[np.unique(labels[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)])] = True
+        drop |= ~inside
     if cfg.drop_border_ink:
         drop[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
     drop[0] = False
@@ -431,12 +687,12 @@ def bounding_box(a: np.ndarray) -> tuple[int, int, int, int] | None:
 
 
 def no_digit_reason(strength: np.ndarray, kept: np.ndarray, cfg: PreprocessConfig) -> str | None:
-    """NO_INK, EDGE_ONLY, TOO_SMALL or None (step 7)."""
+    """NO_INK, EDGE_ONLY, NOT_FOUND, TOO_SMALL or None (step 6)."""
     area = strength.shape[0] * strength.shape[1]
     if strength.sum() < cfg.min_ink * area:
         return NO_INK
     if kept.sum() < cfg.min_ink * area:
-        return EDGE_ONLY
+        return EDGE_ONLY if cfg.drop_border_ink else NOT_FOUND
     bb = bounding_box(kept)
     if bb is None:  # only reachable with min_ink = 0
         if cfg.min_extent == 0:
@@ -519,6 +775,64 @@ def frame_mnist(kept: np.ndarray, stroke: float = 0.0) -> np.ndarray:
     return shift_into(f["patch"], 14.0 - cy, 14.0 - cx)
 
 
+# ---------------------------------------------------------------- 3a. the find map
+
+
+def block_mean(x: np.ndarray, k: int) -> np.ndarray:
+    """(H,W,C) checked pixels -> (floor(H/k), floor(W/k), 3) float64 RGB: the mean of each k x k block (step 3a)."""
+    h, w = x.shape[0] // k, x.shape[1] // k
+    x = x[: h * k, : w * k]
+    if k == 1:
+        return to_rgb255(x)
+    if x.dtype == np.uint8 and x.shape[2] != 4:  # integer sums: exact whatever the order
+        rows = x[0::k].astype(np.uint32)  # (h, w*k, C): the k rows of each block, added
+        for i in range(1, k):
+            rows += x[i::k]
+        acc = rows[:, 0::k].copy()  # (h, w, C): then the k columns
+        for i in range(1, k):
+            acc += rows[:, i::k]
+        rgb = acc.astype(np.float64) / (k * k)
+        return np.repeat(rgb, 3, axis=2) if rgb.shape[2] == 1 else rgb
+    acc = None
+    for dy in range(k):  # row by row, left to right, as the spec sums
+        for dx in range(k):
+            v = to_rgb255(x[dy::k, dx::k])
+            acc = v if acc is None else acc + v
+    return acc / (k * k)
+
+
+def find_digits(x: np.ndarray, cfg: PreprocessConfig) -> Found:
+    """Step 3 on a checked frame: the find map, its groups of ink and the one chosen as the digit."""
+    rx, ry, rw, rh = region_of(x.shape[0], x.shape[1], cfg)
+    k = max(1, min(math.ceil(max(rw, rh) / cfg.find_size), rw, rh))
+    gray = gray_bt601(block_mean(x[ry : ry + rh, rx : rx + rw], k))  # (fh,fw)
+    _, ink, strength, faint = ink_map(gray, "paper", cfg.find_radius, cfg.find_offset, cfg.gain)
+    lines = np.zeros_like(ink)
+    if cfg.lines:
+        ink, strength, lines = remove_lines(ink, strength, faint, cfg.line_frac)
+    groups = group_components(ink, strength, cfg)
+    chosen = choose(groups, gray.shape[0], gray.shape[1], cfg)
+    return Found((rx, ry, rw, rh), k, gray, ink, lines, tuple(tuple(g) for g in groups), chosen)
+
+
+def crop_square(x: np.ndarray, cx: float, cy: float, side: int) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """A (side,side,C) crop of x centred at (cx, cy), the nearest edge pixel repeated outside (step 4)."""
+    x0, y0 = math.floor(cx - side / 2), math.floor(cy - side / 2)
+    h, w = x.shape[:2]
+    if x0 >= 0 and y0 >= 0 and x0 + side <= w and y0 + side <= h:
+        return x[y0 : y0 + side, x0 : x0 + side], (x0, y0, side)  # a view
+    ys = np.clip(np.arange(y0, y0 + side), 0, h - 1)
+    xs = np.clip(np.arange(x0, x0 + side), 0, w - 1)
+    return x[ys[:, None], xs[None, :]], (x0, y0, side)
+
+
+def digit_crop(x: np.ndarray, frame_box: tuple[int, int, int, int], margin: float):
+    """Step 4: the square crop around a found box (X0, Y0, X1, Y1) -> (crop, (x0, y0, C))."""
+    X0, Y0, X1, Y1 = frame_box
+    side = max(8, math.ceil(max(Y1 - Y0, X1 - X0) * (1 + 2 * margin)))
+    return crop_square(x, (X0 + X1) / 2, (Y0 + Y1) / 2, side)
+
+
 # ---------------------------------------------------------------- the pipeline
 
 
@@ -526,27 +840,55 @@ def _finish(out: np.ndarray) -> np.ndarray:
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
-def _run(frame: object, cfg: PreprocessConfig, keep_stages: bool) -> Stages | Result:
-    x = check_frame(frame)
-    x0, y0, b = box_of(x.shape[0], x.shape[1], cfg)
-    crop = x[y0 : y0 + b, x0 : x0 + b]  # (B,B,C) source dtype, a view
+def _digit(x: np.ndarray, crop: np.ndarray, where: tuple[int, int, int], cfg: PreprocessConfig,
+           frame_box: tuple[int, int, int, int] | None, found: Found | None, keep_stages: bool) -> Stages | Result:
+    """Steps 5-8 on one crop: working image, threshold, lines, clean-up, no-digit checks, framing."""
     downs = downscale(crop, cfg, convert=to_rgb255)
     gray = gray_bt601(downs[-1])
-    mean, ink, strength = threshold(gray, cfg.radius, cfg.offset, cfg.gain)
-    kept = clean_ink(ink, strength, cfg)
+    background, ink, strength, faint = ink_map(gray, cfg.background, cfg.radius, cfg.offset, cfg.gain)
+    if cfg.lines:
+        ink, strength, _ = remove_lines(ink, strength, faint, cfg.line_frac)
+    keep = None
+    if frame_box is not None:
+        s = gray.shape[0] / where[2]
+        X0, Y0, X1, Y1 = frame_box
+        keep = (math.floor(s * (Y0 - where[1])), math.ceil(s * (Y1 - where[1])),
+                math.floor(s * (X0 - where[0])), math.ceil(s * (X1 - where[0])))
+    kept = clean_ink(ink, strength, cfg, keep)
     reason = no_digit_reason(strength, kept, cfg)
+    image = None
     if reason is None:
-        s = kept.shape[0]
-        image = _finish(frame_mnist(kept, cfg.stroke) if cfg.framing else (kept if s == 28 else resample(kept, 28, 28)))
-    else:
-        image = None
+        S = kept.shape[0]
+        image = _finish(frame_mnist(kept, cfg.stroke) if cfg.framing else (kept if S == 28 else resample(kept, 28, 28)))
     if not keep_stages:
-        return Result(image=image, reason=reason)
-    return Stages(
-        box=(x0, y0, b), crop_source=crop, downscales=tuple(downs), gray=gray, mean=mean,
-        ink=ink, strength=strength, kept=kept,
-        image=image if image is not None else np.zeros((28, 28), np.float32), reason=reason,
-    )
+        return Result(image=image, reason=reason, box=frame_box if reason is None else None)
+    return Stages(found=found, box=where, crop_source=crop, downscales=tuple(downs), gray=gray, background=background,
+                  ink=ink, strength=strength, kept=kept,
+                  image=image if image is not None else np.zeros((28, 28), np.float32), reason=reason)
+
+
+def _empty(found: Found, keep_stages: bool) -> Stages | Result:
+    reason = NOT_FOUND if found.ink.any() else NO_INK
+    if not keep_stages:
+        return Result(image=None, reason=reason)
+    z = np.zeros((0, 0))
+    return Stages(found=found, box=(0, 0, 0), crop_source=np.zeros((0, 0, 3), np.uint8), downscales=(), gray=z,
+                  background=z, ink=z.astype(bool), strength=z, kept=z, image=np.zeros((28, 28), np.float32),
+                  reason=reason)
+
+
+def _run(frame: object, cfg: PreprocessConfig, keep_stages: bool) -> Stages | Result:
+    x = check_frame(frame)
+    if not cfg.find:
+        rx, ry, rw, rh = region_of(x.shape[0], x.shape[1], cfg)
+        b = min(rw, rh)
+        return _digit(x, x[ry : ry + b, rx : rx + b], (rx, ry, b), cfg, None, None, keep_stages)
+    found = find_digits(x, cfg)
+    if found.chosen is None:
+        return _empty(found, keep_stages)
+    box = found.frame_box(found.chosen)
+    crop, where = digit_crop(x, box, cfg.margin)
+    return _digit(x, crop, where, cfg, box, found, keep_stages)
 
 
 def preprocess(frame: np.ndarray, cfg: PreprocessConfig | None = None) -> Result:
@@ -555,13 +897,14 @@ def preprocess(frame: np.ndarray, cfg: PreprocessConfig | None = None) -> Result
 
 
 def stages(frame: np.ndarray, cfg: PreprocessConfig | None = None) -> Stages:
-    """Frame -> every intermediate of the pipeline (crop, downscales, gray, mean, ink, strength, output)."""
+    """Frame -> every intermediate of the pipeline (find map, crop, downscales, gray, ink, kept, output)."""
     return _run(frame, cfg or PreprocessConfig(), keep_stages=True)  # type: ignore[return-value]
 
 
 def raw_input(image: np.ndarray) -> np.ndarray:
     """An MNIST-style image (white on black, any size) -> (28,28) float32: centre square, area-averaged, gray/255."""
     x = check_frame(image)
-    x0, y0, b = box_of(x.shape[0], x.shape[1], PreprocessConfig(box=None))
+    b = min(x.shape[0], x.shape[1])
+    x0, y0 = (x.shape[1] - b) // 2, (x.shape[0] - b) // 2
     rgb = resample(x[y0 : y0 + b, x0 : x0 + b], 28, 28, convert=to_rgb255)  # (28,28,3) 0..255
     return _finish(gray_bt601(rgb) / 255.0)

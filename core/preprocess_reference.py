@@ -16,7 +16,11 @@ from core.preprocess import (
     EDGE_ONLY,
     GRAY_QUANTUM,
     GRAY_WEIGHTS,
+    LINE_SLOPES,
+    LINE_THICK,
     NO_INK,
+    NOT_FOUND,
+    PAPER_FLOOR,
     TOO_SMALL,
     PreprocessConfig,
     check_frame,
@@ -45,14 +49,17 @@ def pixel_rgb(px: np.ndarray) -> tuple[float, float, float]:
     return vals[0], vals[1], vals[2]
 
 
-def crop_box(h: int, w: int, cfg: PreprocessConfig) -> tuple[int, int, int]:
-    """(x0, y0, B) of the target box (step 2)."""
-    b = min(h, w) if cfg.box is None else min(cfg.box, h, w)
-    x0 = math.floor(cfg.center_x * w - b / 2)
-    y0 = math.floor(cfg.center_y * h - b / 2)
-    x0 = min(max(x0, 0), w - b)
-    y0 = min(max(y0, 0), h - b)
-    return x0, y0, b
+def region(h: int, w: int, cfg: PreprocessConfig) -> tuple[int, int, int, int]:
+    """(x0, y0, w, h) of the region searched (step 2)."""
+    if cfg.box is None and cfg.box_px is None:
+        return 0, 0, w, h
+    if cfg.box_px is not None:
+        b = min(cfg.box_px, h, w)
+    else:
+        b = max(1, min(math.floor(cfg.box * min(h, w) + 0.5), h, w))
+    x0 = min(max(math.floor(cfg.center_x * w - b / 2), 0), w - b)
+    y0 = min(max(math.floor(cfg.center_y * h - b / 2), 0), h - b)
+    return x0, y0, b, b
 
 
 def resample_line(src: list[float], m: int) -> list[float]:
@@ -143,6 +150,105 @@ def threshold_grid(gray: Grid, radius: int, offset: float, gain: float) -> tuple
     return mean, ink, strength
 
 
+def block_mean_grid(x: np.ndarray, rx: int, ry: int, rw: int, rh: int, k: int) -> list[Grid]:
+    """The find map's three planes: each k x k block's RGB summed row by row, left to right, / k*k (step 3a)."""
+    fh, fw = rh // k, rw // k
+    planes = [[[0.0] * fw for _ in range(fh)] for _ in range(3)]
+    for y in range(fh):
+        for xx in range(fw):
+            acc = [0.0, 0.0, 0.0]
+            for dy in range(k):
+                for dx in range(k):
+                    px = pixel_rgb(x[ry + y * k + dy, rx + xx * k + dx])
+                    acc = [acc[c] + px[c] for c in range(3)]
+            for c in range(3):
+                planes[c][y][xx] = acc[c] / (k * k)
+    return planes
+
+
+def window_extreme_grid(g: Grid, r: int, pick) -> Grid:
+    """The max (pick=max) or min over each in-bounds (2r+1)^2 window."""
+    h, w = len(g), len(g[0])
+    return [[pick(g[yy][xx] for yy in range(max(0, y - r), min(h - 1, y + r) + 1)
+                  for xx in range(max(0, x - r), min(w - 1, x + r) + 1)) for x in range(w)] for y in range(h)]
+
+
+def paper_grid(gray: Grid, r: int) -> tuple[Grid, Grid]:
+    """(paper, D): the closing of the 3x3 mean on the gray extended by 2r edge pixels, D relative (step 5b)."""
+    h, w = len(gray), len(gray[0])
+    m3, _, _ = threshold_grid(gray, 1, 0.0, 1.0)
+    e = 2 * r
+    ext = [[m3[min(max(y - e, 0), h - 1)][min(max(x - e, 0), w - 1)] for x in range(w + 2 * e)]
+           for y in range(h + 2 * e)]
+    closed = window_extreme_grid(window_extreme_grid(ext, r, max), r, min)
+    paper = [[closed[y + e][x + e] for x in range(w)] for y in range(h)]
+    d = [[(paper[y][x] - m3[y][x]) / max(paper[y][x], PAPER_FLOOR) for x in range(w)] for y in range(h)]
+    return paper, d
+
+
+def ink_grid(gray: Grid, background: str, radius: int, offset: float, gain: float):
+    """(background, ink, strength, faint) (steps 5b, 5c's faint map)."""
+    h, w = len(gray), len(gray[0])
+    if background == "mean":
+        mean, ink, strength = threshold_grid(gray, radius, offset, gain)
+        faint = [[gray[y][x] < mean[y][x] - offset / 2 for x in range(w)] for y in range(h)]
+        return mean, ink, strength, faint
+    paper, d = paper_grid(gray, radius)
+    ink = [[d[y][x] > offset for x in range(w)] for y in range(h)]
+    strength = [[min(1.0, d[y][x] / gain) if ink[y][x] else 0.0 for x in range(w)] for y in range(h)]
+    faint = [[d[y][x] > offset / 2 for x in range(w)] for y in range(h)]
+    return paper, ink, strength, faint
+
+
+def line_marks(faint: list[list[bool]], frac: float) -> list[list[bool]]:
+    """Faint pixels on (or beside) a sheared row holding >= frac * W faint pixels, at any tilt (step 5c)."""
+    h, w = len(faint), len(faint[0])
+    marks = [[False] * w for _ in range(h)]
+    for q in LINE_SLOPES:
+        shift = [math.floor(q * (x - (w - 1) / 2) + 0.5) for x in range(w)]
+        counts = {}
+        for y in range(h):
+            for x in range(w):
+                if faint[y][x]:
+                    counts[y - shift[x]] = counts.get(y - shift[x], 0) + 1
+        lines = {r for r, c in counts.items() if c >= frac * w}
+        for y in range(h):
+            for x in range(w):
+                r = y - shift[x]
+                if faint[y][x] and (r in lines or r - 1 in lines or r + 1 in lines):
+                    marks[y][x] = True
+    return marks
+
+
+def transpose(g):
+    return [list(col) for col in zip(*g, strict=True)]
+
+
+def run_grid(ink: list[list[bool]], y: int, x: int) -> int:
+    """The vertical run of ink through (y, x)."""
+    if not ink[y][x]:
+        return 0
+    top, bottom = y, y
+    while top > 0 and ink[top - 1][x]:
+        top -= 1
+    while bottom < len(ink) - 1 and ink[bottom + 1][x]:
+        bottom += 1
+    return bottom - top + 1
+
+
+def lines_grid(ink, strength, faint, frac):
+    """Drop printed lines' pixels (step 5c) -> (ink, strength, dropped)."""
+    h, w = len(ink), len(ink[0])
+    horizontal = line_marks(faint, frac)
+    vertical = transpose(line_marks(transpose(faint), frac))
+    ink_t = transpose(ink)
+    drop = [[ink[y][x] and ((horizontal[y][x] and run_grid(ink, y, x) <= LINE_THICK)
+                            or (vertical[y][x] and run_grid(ink_t, x, y) <= LINE_THICK))
+             for x in range(w)] for y in range(h)]
+    return ([[ink[y][x] and not drop[y][x] for x in range(w)] for y in range(h)],
+            [[0.0 if drop[y][x] else strength[y][x] for x in range(w)] for y in range(h)], drop)
+
+
 def components(ink: list[list[bool]]) -> list[list[tuple[int, int]]]:
     """8-connected components of the ink mask, found by breadth-first search in raster order."""
     h, w = len(ink), len(ink[0])
@@ -167,14 +273,47 @@ def components(ink: list[list[bool]]) -> list[list[tuple[int, int]]]:
     return comps
 
 
-def clean_grid(ink: list[list[bool]], strength: Grid, cfg: PreprocessConfig) -> Grid:
-    """Drop edge-touching components, then components lighter than min_part of the heaviest (step 6)."""
+def groups_grid(ink: list[list[bool]], strength: Grid, cfg: PreprocessConfig) -> list[list]:
+    """Step 3d: components without specks, grouped (the merge rule of the docstring, pair by pair)."""
+    h, w = len(ink), len(ink[0])
+    groups = []
+    for comp in components(ink):
+        ys, xs = [y for y, _ in comp], [x for _, x in comp]
+        g = [min(ys), max(ys), min(xs), max(xs), sum(strength[y][x] for y, x in comp)]
+        if max(g[1] - g[0], g[3] - g[2]) + 1 >= cfg.speck * min(h, w):
+            groups.append(g)
+    gap = cfg.group_gap
+    while True:  # components come in raster order of their first pixel; the sort below is stable
+        groups.sort(key=lambda g: -g[4])
+        pair = None
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                a, b = groups[i], groups[j]
+                hgt = max(a[1] - a[0] + 1, b[1] - b[0] + 1)
+                gy = max(b[0] - a[1], a[0] - b[1], 0)
+                gx = max(b[2] - a[3], a[2] - b[3], 0)
+                if (gx == 0 and gy <= 3 * gap * hgt) or (gx <= gap * hgt and gy <= gap * hgt):
+                    pair = (i, j)
+                    break
+            if pair:
+                break
+        if pair is None:
+            return groups
+        i, j = pair
+        a, b = groups[i], groups[j]
+        groups[i] = [min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]), a[4] + b[4]]
+        del groups[j]
+
+
+def clean_grid(ink: list[list[bool]], strength: Grid, cfg: PreprocessConfig, keep=None) -> Grid:
+    """Drop components outside the found box, edge-touching ones (legacy), then specks (step 5d)."""
     h, w = len(ink), len(ink[0])
     kept = [row[:] for row in strength]
     remaining = []
     for comp in components(ink):
         on_edge = any(y in (0, h - 1) or x in (0, w - 1) for y, x in comp)
-        if cfg.drop_border_ink and on_edge:
+        outside = keep is not None and not any(keep[0] <= y < keep[1] and keep[2] <= x < keep[3] for y, x in comp)
+        if (cfg.drop_border_ink and on_edge) or outside:
             for y, x in comp:
                 kept[y][x] = 0.0
         else:
@@ -200,7 +339,7 @@ def reason_grid(strength: Grid, kept: Grid, cfg: PreprocessConfig) -> str | None
     if sum(sum(r) for r in strength) < cfg.min_ink * s * s:
         return NO_INK
     if sum(sum(r) for r in kept) < cfg.min_ink * s * s:
-        return EDGE_ONLY
+        return EDGE_ONLY if cfg.drop_border_ink else NOT_FOUND
     bb = bbox_grid(kept)
     if bb is None:
         if cfg.min_extent == 0:
@@ -278,16 +417,32 @@ def frame_grid(kept: Grid, stroke: float) -> Grid:
     return [[(1.0 - fy) * at(q, yy - ty, xx) + fy * at(q, yy - ty - 1, xx) for xx in range(28)] for yy in range(28)]
 
 
-def reference_stages(frame: np.ndarray, cfg: PreprocessConfig) -> dict:
-    """Every stage of the pipeline, computed with loops: the same keys as core.preprocess.Stages."""
+def reference_stages(frame: np.ndarray, cfg: PreprocessConfig, found=None) -> dict:
+    """Every stage of steps 5-8 computed with loops, on the crop core.preprocess chose (its Found, when the
+    find step ran: the find map's groups are checked separately, see `find_grid`)."""
     x = check_frame(frame)
-    x0, y0, b = crop_box(x.shape[0], x.shape[1], cfg)
-    crop = [[pixel_rgb(x[y0 + y, x0 + xx]) for xx in range(b)] for y in range(b)]
+    keep = None
+    if found is None:
+        x0, y0, b, _ = region(x.shape[0], x.shape[1], cfg)
+        b = min(b, _)
+    else:
+        X0, Y0, X1, Y1 = found.frame_box(found.chosen)
+        b = max(8, math.ceil(max(Y1 - Y0, X1 - X0) * (1 + 2 * cfg.margin)))
+        x0, y0 = math.floor((X0 + X1) / 2 - b / 2), math.floor((Y0 + Y1) / 2 - b / 2)
+    h, w = x.shape[:2]
+    crop = [[pixel_rgb(x[min(max(y0 + y, 0), h - 1), min(max(x0 + xx, 0), w - 1)]) for xx in range(b)]
+            for y in range(b)]
     planes = [[[crop[y][xx][c] for xx in range(b)] for y in range(b)] for c in range(3)]
     downs = downscale_planes(planes, cfg)
     gray = gray_grid(downs[-1])
-    mean, ink, strength = threshold_grid(gray, cfg.radius, cfg.offset, cfg.gain)
-    kept = clean_grid(ink, strength, cfg) if (cfg.drop_border_ink or cfg.min_part > 0) else strength
+    background, ink, strength, faint = ink_grid(gray, cfg.background, cfg.radius, cfg.offset, cfg.gain)
+    if cfg.lines:
+        ink, strength, _ = lines_grid(ink, strength, faint, cfg.line_frac)
+    if found is not None:
+        s = len(gray) / b
+        keep = (math.floor(s * (Y0 - y0)), math.ceil(s * (Y1 - y0)),
+                math.floor(s * (X0 - x0)), math.ceil(s * (X1 - x0)))
+    kept = clean_grid(ink, strength, cfg, keep) if (cfg.drop_border_ink or cfg.min_part > 0 or keep) else strength
     reason = reason_grid(strength, kept, cfg)
     if reason is not None:
         out = [[0.0] * 28 for _ in range(28)]
@@ -301,10 +456,25 @@ def reference_stages(frame: np.ndarray, cfg: PreprocessConfig) -> dict:
         "crop": np.array(crop),
         "downscales": [np.stack([np.array(p) for p in d], axis=-1) for d in downs],
         "gray": np.array(gray),
-        "mean": np.array(mean),
+        "background": np.array(background),
         "ink": np.array(ink, dtype=bool),
         "strength": np.array(strength),
         "kept": np.array(kept),
         "image": np.array(out, dtype=np.float32),
         "reason": reason,
     }
+
+
+def find_grid(frame: np.ndarray, cfg: PreprocessConfig) -> dict:
+    """Step 3a-c with loops: the find map's gray, its ink after printed lines are dropped, the line pixels, and
+    the groups' boxes and masses (as a set: their order is the merge's, which the vectorized code fixes)."""
+    x = check_frame(frame)
+    rx, ry, rw, rh = region(x.shape[0], x.shape[1], cfg)
+    k = max(1, min(math.ceil(max(rw, rh) / cfg.find_size), rw, rh))
+    gray = gray_grid(block_mean_grid(x, rx, ry, rw, rh, k))
+    _, ink, strength, faint = ink_grid(gray, "paper", cfg.find_radius, cfg.find_offset, cfg.gain)
+    drop = [[False] * len(gray[0]) for _ in gray]
+    if cfg.lines:
+        ink, strength, drop = lines_grid(ink, strength, faint, cfg.line_frac)
+    return {"region": (rx, ry, rw, rh), "k": k, "gray": np.array(gray), "ink": np.array(ink, dtype=bool),
+            "lines": np.array(drop, dtype=bool), "components": groups_grid(ink, strength, cfg)}

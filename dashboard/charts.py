@@ -221,6 +221,19 @@ def filmstrip(stages: Sequence[tuple[str, np.ndarray]], meta: str = "filmstrip",
     return fig
 
 
+def find_map(found) -> np.ndarray:
+    """(fh,fw,3) RGB of a core.preprocess.Found: paper gray, ink red, printed lines blue, each group boxed in
+    green and the chosen one in orange."""
+    rgb = np.repeat((found.gray / 255.0)[..., None], 3, axis=2) * 0.8 + 0.2
+    rgb[found.ink] = (0.85, 0.2, 0.2)
+    rgb[found.lines] = (0.2, 0.4, 0.95)
+    for i, (y0, y1, x0, x1, _) in enumerate(found.groups):
+        colour = (0.96, 0.55, 0.1) if i == found.chosen else (0.2, 0.7, 0.3)
+        rgb[y0 : y1 + 1, [x0, x1]] = colour
+        rgb[[y0, y1], x0 : x1 + 1] = colour
+    return rgb
+
+
 # --- results ---------------------------------------------------------------------------------------------
 
 

@@ -41,8 +41,9 @@ with st.expander("Settings: stability filter and network"):
     user = c[1].text_input("TURN username", os.environ.get("DIGITS_TURN_USERNAME", ""), key="cam_user")
     cred = c[2].text_input("TURN credential", os.environ.get("DIGITS_TURN_CREDENTIAL", ""), type="password",
                            key="cam_cred")
-    st.caption(f"Preprocessing (from the Playground): box {proc.cfg.box} px, radius {proc.cfg.radius}, "
-               f"offset {proc.cfg.offset}, gain {proc.cfg.gain}, framing {'on' if proc.cfg.framing else 'off'}.")
+    st.caption(f"Preprocessing (from the Playground): box {proc.cfg.live_box:.0%} of the frame, "
+               f"radius {proc.cfg.radius}, offset {proc.cfg.offset}, gain {proc.cfg.gain}, "
+               f"framing {'on' if proc.cfg.framing else 'off'}.")
 
 try:
     servers = ice_servers(urls, user, cred)

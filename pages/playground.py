@@ -2,11 +2,12 @@
 
 import json
 
+import numpy as np
 import streamlit as st
 
 from core.images import decode_image
 from core.live import draw_box
-from core.preprocess import PreprocessConfig
+from core.preprocess import PreprocessConfig, check_frame, to_rgb255
 from dashboard import charts, compute, state
 from dashboard.widgets import data_gate, friendly
 
@@ -15,10 +16,11 @@ STEPS = {"112 → 56 → 28 (seed)": [112, 56, 28], "70 → 28": [70, 28], "56 �
 
 st.title("Playground — from a photo to the model's 28×28")
 st.markdown(
-    "The camera pipeline (`core/preprocess.py`, ported line for line to the web page): crop the target box, "
-    "shrink it by area averaging, threshold each pixel against its **local mean**, drop ink touching the box "
-    "edge, then frame the digit like MNIST (20×20, centre of mass in the middle). Move a slider and watch every "
-    "stage. Your settings follow you to the **Camera** and **Deploy** pages."
+    "The camera pipeline (`core/preprocess.py`, ported line for line to the web page): **find the digit** in the "
+    "picture (a small map of the ink, printed lines removed, strokes grouped, the most digit-like group chosen), "
+    "crop around it, shrink it by area averaging, mark each pixel darker than the **paper around it**, keep the "
+    "digit's strokes, then frame it like MNIST (20×20, centre of mass in the middle). Move a slider and watch "
+    "every stage. Your settings follow you to the **Camera** and **Deploy** pages."
 )
 
 src = st.radio("Image source", ["Camera-like samples", "Upload a photo", "Snapshot"], horizontal=True,
@@ -42,12 +44,15 @@ with friendly("the image source", warn=True):
 cur = state.preprocess_settings()
 c = st.columns(7)
 new = dict(cur)
-new["box"] = c[0].slider("Box (px)", 40, 480, int(cur["box"] or 140), 4, key="pg_box", help="Target box side")
-new["radius"] = c[1].slider("Threshold radius", 0, 12, int(cur["radius"]), key="pg_radius")
-new["offset"] = c[2].slider("Offset", 0.0, 40.0, float(cur["offset"]), 0.5, key="pg_offset",
-                            help="Ink if darker than the local mean by more than this (gray levels)")
-new["gain"] = c[3].slider("Gain", 1.0, 80.0, float(cur["gain"]), 1.0, key="pg_gain",
-                          help="Gray levels below the mean for full-strength ink")
+new["live_box"] = c[0].slider("Camera box", 0.2, 1.0, float(cur["live_box"]), 0.05, key="pg_box",
+                              help="The live camera's target box, a fraction of the frame's short side (photos, "
+                              "uploads and snapshots are searched whole)")
+new["radius"] = c[1].slider("Paper radius", 1, 12, int(cur["radius"]), key="pg_radius",
+                            help="How far around a pixel the paper is looked for (working pixels)")
+new["offset"] = c[2].slider("Offset", 0.0, 0.3, float(cur["offset"]), 0.01, key="pg_offset",
+                            help="Ink if darker than the paper by more than this fraction")
+new["gain"] = c[3].slider("Gain", 0.02, 0.5, float(cur["gain"]), 0.01, key="pg_gain",
+                          help="How much darker than the paper is full-strength ink")
 steps = dict(STEPS)
 now = next((n for n, s in steps.items() if list(s) == list(cur["steps"])), None)
 if now is None:  # settings from elsewhere (the model's contract, an imported JSON): offer them as they are
@@ -56,7 +61,8 @@ if now is None:  # settings from elsewhere (the model's contract, an imported JS
 names = list(steps)
 new["steps"] = steps[c[4].selectbox("Downscale steps", names, names.index(now), key="pg_steps")]
 new["framing"] = c[5].toggle("MNIST framing", bool(cur["framing"]), key="pg_framing")
-new["drop_border_ink"] = c[6].toggle("Drop edge ink", bool(cur["drop_border_ink"]), key="pg_edge")
+new["lines"] = c[6].toggle("Remove lines", bool(cur["lines"]), key="pg_edge",
+                          help="Drop printed lines: long, thin and straight")
 with friendly("the settings"):
     PreprocessConfig.from_dict(new)  # refuse impossible combinations before storing them
     st.session_state[state.PREPROCESS_KEY] = new
@@ -77,11 +83,16 @@ if frame is None:
 with friendly("the pipeline"):
     out = compute.pipeline(frame, new)
     s = out["stages"]
-    shown = frame.copy()
-    draw_box(shown, s.box[0], s.box[1], s.box[2], (228, 87, 46), t=max(2, frame.shape[1] // 200))
-    film = [("crop", s.crop / 255.0)] + [(f"{d.shape[0]}px", d / 255.0) for d in s.downscales]
-    film += [("gray", s.gray / 255.0), ("local mean", s.mean / 255.0), ("ink mask", s.ink),
-             ("kept ink", s.kept), ("model input", s.image)]
+    shown = np.ascontiguousarray(frame if frame.ndim == 3 and frame.shape[2] == 3 else to_rgb255(
+        check_frame(frame)).astype(np.uint8))
+    film = []
+    if s.found is not None:  # step 3: the find map, printed lines in blue, groups boxed, the chosen one in orange
+        film.append(("find: ink", charts.find_map(s.found)))
+    if s.downscales:
+        draw_box(shown, s.box[0], s.box[1], s.box[2], (228, 87, 46), t=max(2, frame.shape[1] // 200))
+        film += [("crop", s.crop / 255.0)] + [(f"{d.shape[0]}px", d / 255.0) for d in s.downscales]
+        film += [("gray", s.gray / 255.0), ("paper", s.background / 255.0), ("ink mask", s.ink),
+                 ("kept ink", s.kept), ("model input", s.image)]
     c1, c2 = st.columns([1, 3])
     c1.plotly_chart(charts.picture(shown, "pg-frame", 230, title=f"{frame.shape[1]}×{frame.shape[0]} frame"),
                     key="pg_frame")
@@ -90,6 +101,7 @@ with friendly("the pipeline"):
                                                                        else ""))
 
     seed_out = compute.pipeline(frame, PreprocessConfig.seed().to_dict())["stages"]
+    s = compute.pipeline(frame, PreprocessConfig.from_dict(new).to_dict())["stages"]
     model = state.shipped_model()
     c = st.columns(4)
     pairs = (("Your settings", s), ("The seed's settings", seed_out))

@@ -17,14 +17,22 @@ from core.preprocess import PreprocessConfig
 
 def test_resolver_precedence_defaults_then_contract_then_overrides():
     d = PreprocessConfig()
-    c = {"preprocess": {"radius": d.radius + 2, "gain": 30.0, "from_a_newer_version": 1}}
+    c = {"preprocess": {"find": True, "radius": d.radius + 2, "gain": 0.3, "from_a_newer_version": 1}}
     assert resolve_preprocess(None) == d  # no contract: the defaults
     got = resolve_preprocess(c)
-    assert (got.radius, got.gain, got.offset) == (d.radius + 2, 30.0, d.offset)  # contract over defaults
+    assert (got.radius, got.gain, got.offset) == (d.radius + 2, 0.3, d.offset)  # contract over defaults
     got = resolve_preprocess(c, {"radius": 3, "steps": [64, 32]})
-    assert (got.radius, got.gain, got.steps) == (3, 30.0, (64, 32))  # overrides over the contract
+    assert (got.radius, got.gain, got.steps) == (3, 0.3, (64, 32))  # overrides over the contract
     with pytest.raises(UserError, match="unknown keys"):
         resolve_preprocess(c, {"radious": 3})  # a misspelt override is an error, not silently ignored
+
+
+def test_a_contract_from_before_the_find_step_keeps_its_pipeline():
+    old = {"preprocess": {"box": 140, "steps": [112, 56], "radius": 5, "offset": 14.0, "gain": 20.0,
+                          "drop_border_ink": True, "min_part": 0.2}}
+    got = resolve_preprocess(old)
+    assert got == PreprocessConfig.legacy()  # a fixed 140 px box, the local mean, the edge clean-up
+    assert resolve_preprocess({"preprocess": {**old["preprocess"], "box": None}}).box_px is None
 
 
 def test_every_consumer_starts_from_the_same_settings(tmp_path):

@@ -211,7 +211,7 @@ def test_playground_sliders_change_the_28x28_and_follow_to_the_camera_page(runs,
     assert not at.exception
     before = model_input(at)
     assert before.shape == (28, 28) and before.max() > 0.5
-    at.slider(key="pg_gain").set_value(60.0).run()
+    at.slider(key="pg_gain").set_value(0.45).run()
     after = model_input(at)
     assert not np.allclose(before, after), "gain changes the ink strength, so the 28x28 must change"
     at.toggle(key="pg_framing").set_value(False).run()
@@ -234,7 +234,7 @@ def test_playground_turns_a_broken_upload_into_a_message(runs, mnist):
 
 def test_deploy_builds_a_zip_with_the_playground_settings(runs, mnist):
     at = open_page("playground.py")
-    at.slider(key="pg_offset").set_value(12.0).run()
+    at.slider(key="pg_offset").set_value(0.12).run()
     at.switch_page("../pages/deploy.py").run()
     click(at, "Build the bundle")
     assert not at.exception and not at.error, texts(at)
@@ -244,7 +244,7 @@ def test_deploy_builds_a_zip_with_the_playground_settings(runs, mnist):
 
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         config = json.loads(z.read("digit-web/config.json"))
-    assert config["preprocess"]["offset"] == 12.0
+    assert config["preprocess"]["offset"] == 0.12
     assert at.get("download_button")
 
 

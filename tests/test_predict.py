@@ -20,7 +20,7 @@ from core.errors import UserError
 from core.images import load_image
 from core.inference import default_model_path, load_model
 from core.predict import classify
-from core.preprocess import EDGE_ONLY, NO_INK, PreprocessConfig, preprocess
+from core.preprocess import EDGE_ONLY, NO_INK, NOT_FOUND, PreprocessConfig, preprocess
 
 
 @pytest.fixture(scope="module")
@@ -106,12 +106,12 @@ def test_text_output_and_errors_on_stderr(tmp_path, capsys, template_model, mnis
 
 def test_options_reach_the_pipeline(tmp_path, capsys, template_model, mnist):
     model = load_model(template_model)
-    over = {"radius": 3, "offset": 9.5, "steps": (64, 32), "framing": False, "box": None}
+    over = {"radius": 3, "offset": 0.095, "steps": (64, 32), "framing": False, "box": None}
     cfg = resolve_preprocess(model.contract, over)
-    assert (cfg.radius, cfg.offset, cfg.steps, cfg.framing) == (3, 9.5, (64, 32), False)
+    assert (cfg.radius, cfg.offset, cfg.steps, cfg.framing) == (3, 0.095, (64, 32), False)
     camera_png(tmp_path / "a.png", 2, mnist)
-    code, (rec,) = run_json(capsys, "--model", template_model, "--radius", 3, "--offset", 9.5, "--gain", 30,
-                            "--steps", "64,32", "--no-framing", "--single-step", "--box", 100, tmp_path / "a.png")
+    code, (rec,) = run_json(capsys, "--model", template_model, "--radius", 3, "--offset", 0.095, "--gain", 0.3,
+                            "--steps", "64,32", "--no-framing", "--single-step", "--box", 0.9, tmp_path / "a.png")
     assert code == 0 and rec["digit"] is not None
     assert main(["predict", "--model", str(template_model), "--steps", "a,b", str(tmp_path / "a.png")]) == 2
     assert main(["predict", "--model", str(template_model), "--radius", "-3", str(tmp_path / "a.png")]) == 2
@@ -215,10 +215,11 @@ def test_exif_rotation_is_applied(tmp_path):
     assert load_image(tmp_path / "r.jpg").shape == (40, 20, 3)
 
 
-def test_ink_at_the_edge_of_a_file_is_reported(tmp_path, template_model):
+def test_a_dark_border_of_a_file_is_not_a_digit(tmp_path, template_model):
     a = np.full((90, 90, 3), 230, np.uint8)
-    a[:, :5] = 20
-    rec = classify(a, load_model(template_model), PreprocessConfig(box=None))
+    a[:, :5] = 20  # a desk beyond the page's edge
+    assert classify(a, load_model(template_model), PreprocessConfig())["reason"] in (NO_INK, NOT_FOUND)
+    rec = classify(a, load_model(template_model), PreprocessConfig.legacy())
     assert rec["reason"] == EDGE_ONLY
 
 

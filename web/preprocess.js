@@ -1,4 +1,4 @@
-// The camera preprocessing of core/preprocess.py, ported line for line (read its module docstring: steps 1-9).
+// The camera preprocessing of core/preprocess.py, ported line for line (read its module docstring: steps 1-8).
 // Frame (any size, gray/RGB/RGBA, uint8/uint16/float/bool) -> the model's 28x28 input, or "no digit".
 // All arithmetic is float64 (JS Number) in the same order as the Python; only the final 28x28 is float32.
 // An ES module with no DOM use: the page imports it, tests import it alone (in a browser or in Node).
@@ -6,24 +6,41 @@
 export const NO_INK = 'too little ink';
 export const EDGE_ONLY = 'ink only at the box edges';
 export const TOO_SMALL = 'ink too small to be a digit';
+export const NOT_FOUND = 'nothing like a digit found';
 export const MAX_SIDE = 20000;
 export const MAX_PIXELS = 100000000;
 const GRAY_WEIGHTS = [0.299, 0.587, 0.114];   // ITU-R BT.601 luma
 const GRAY_QUANTUM = 64;                       // gray rounded to 1/64: window sums exact in any order
 export const MAX_DILATIONS = 3;                // framing thickens a stroke by at most 6 working pixels
+export const LINE_SLOPES = Object.freeze(Array.from({ length: 19 }, (_, k) => (k - 9) / 36));   // step 5c
+export const LINE_THICK = 3;                   // ink at most this tall across a line is the line itself
+export const PAPER_FLOOR = 16.0;               // darkness is relative to at least this much paper (step 5b)
 
 // PreprocessConfig's defaults; the page overrides them from the model contract and config.json.
 export const DEFAULTS = Object.freeze({
-  box: 140,               // target box side in frame pixels (seed: 140); null = largest centred square
+  box: null,              // region searched: a fraction of the frame's short side; null = the whole frame
+  live_box: 0.6,          // the box a live camera draws and searches
+  box_px: null,           // a fixed box in frame pixels (the seed's and legacy settings only)
   center_x: 0.5,          // box centre as a fraction of the frame width
   center_y: 0.5,          // box centre as a fraction of the frame height
+  find: true,             // find the digit in the region (step 3)
+  find_size: 160,         // the find map's longer side (at most)
+  find_radius: 8,         // paper background radius on the find map
+  find_offset: 0.07,      // ink on the find map: darker than the paper by this fraction
+  group_gap: 0.15,        // strokes closer than this many digit heights are one digit
+  min_height: 0.06,       // a digit is at least this fraction of the region's short side tall
+  speck: 0.03,            // components shorter than this fraction of the find map's short side are noise
+  margin: 0.2,            // the crop adds this fraction of the digit's size on every side
   steps: [112, 56],       // side after each area-averaging step; the last is the working size S
   single_step: false,     // one plain bilinear resize to steps[-1] instead (for comparison)
-  radius: 5,              // threshold window is (2r+1)^2 working pixels
-  offset: 14.0,           // ink if gray < local mean - offset (gray levels 0..255)
-  gain: 20.0,             // strength = min(1, (mean - gray) / gain)
-  drop_border_ink: true,  // remove ink components touching the box edge
-  min_part: 0.2,          // remove components lighter than this fraction of the heaviest one kept
+  background: 'paper',    // 'paper': relative darkness against the local paper; 'mean': the seed's local mean
+  radius: 5,              // background window radius in working pixels
+  offset: 0.07,           // ink threshold: a fraction of the paper ('paper') or gray levels ('mean')
+  gain: 0.12,             // darkness for full ink strength, same units as offset
+  lines: true,            // remove printed lines (long, thin, straight)
+  line_frac: 0.95,        // a line crosses at least this fraction of the map
+  drop_border_ink: false, // legacy: remove ink components touching the crop's edge
+  min_part: 0.05,         // remove components lighter than this fraction of the heaviest one kept
   framing: true,          // MNIST framing: 20x20 fit + centre of mass at the centre
   stroke: 2.0,            // framing thickens thin strokes toward this width in the 20 px box (MNIST's ~2; 0: off)
   min_ink: 0.005,         // "no digit" below this ink mass, as a fraction of the working area (0: off)
@@ -34,24 +51,41 @@ export const DEFAULTS = Object.freeze({
 export function normalizeConfig(cfg = {}) {
   const c = { ...DEFAULTS };
   for (const k of Object.keys(DEFAULTS)) if (cfg[k] !== undefined) c[k] = cfg[k];
-  c.box = c.box === null ? null : Number(c.box);
+  for (const k of ['box', 'box_px']) c[k] = c[k] === null ? null : Number(c[k]);
   c.steps = Array.from(c.steps, (s) => Math.trunc(Number(s)));
-  for (const k of ['center_x', 'center_y', 'radius', 'offset', 'gain', 'min_part', 'stroke', 'min_ink',
+  for (const k of ['live_box', 'center_x', 'center_y', 'find_size', 'find_radius', 'find_offset', 'group_gap',
+    'min_height', 'speck', 'margin', 'radius', 'offset', 'gain', 'line_frac', 'min_part', 'stroke', 'min_ink',
     'min_extent']) {
     c[k] = Number(c[k]);
   }
-  for (const k of ['single_step', 'drop_border_ink', 'framing']) c[k] = Boolean(c[k]);
+  for (const k of ['find', 'single_step', 'lines', 'drop_border_ink', 'framing']) c[k] = Boolean(c[k]);
+  c.background = String(c.background);
   const problems = [];
-  if (c.box !== null && !(Number.isInteger(c.box) && c.box >= 1 && c.box <= MAX_SIDE)) {
-    problems.push(`box must be 1..${MAX_SIDE} pixels or null, got ${c.box}`);
+  for (const k of ['box', 'live_box']) {
+    if (c[k] !== null && !(c[k] > 0 && c[k] <= 1)) {
+      problems.push(`${k} must be a fraction of the frame's short side in (0, 1], got ${c[k]}`);
+    }
+  }
+  if (c.box_px !== null && !(Number.isInteger(c.box_px) && c.box_px >= 1 && c.box_px <= MAX_SIDE)) {
+    problems.push(`box_px must be 1..${MAX_SIDE} pixels or None, got ${c.box_px}`);
   }
   if (!(c.center_x >= 0 && c.center_x <= 1 && c.center_y >= 0 && c.center_y <= 1)) {
     problems.push('center_x and center_y must lie in [0, 1]');
   }
   if (!c.steps.length || c.steps.some((s) => !(s >= 1 && s <= 4096))) problems.push(`steps must be 1..4096 each`);
-  if (!(Number.isInteger(c.radius) && c.radius >= 0 && c.radius <= 64)) problems.push(`radius must be 0..64`);
-  if (!(c.offset >= 0 && c.offset <= 255)) problems.push('offset must be 0..255');
-  if (!(c.gain > 0 && c.gain <= 255)) problems.push('gain must be in (0, 255]');
+  if (!(c.find_size >= 16 && c.find_size <= 1024 && c.find_radius >= 1 && c.find_radius <= 64 &&
+        Number.isInteger(c.radius) && c.radius >= 0 && c.radius <= 64)) {
+    problems.push('find_size must be 16..1024, find_radius 1..64, radius 0..64');
+  }
+  if (!['paper', 'mean'].includes(c.background)) problems.push(`background must be one of paper, mean`);
+  const top = c.background === 'paper' ? 1.0 : 255.0;
+  if (!(c.offset >= 0 && c.offset < top && c.gain > 0 && c.gain <= top && c.find_offset >= 0 && c.find_offset < 1)) {
+    problems.push(`offset must be in [0, ${top}), gain in (0, ${top}], find_offset in [0, 1)`);
+  }
+  if (!(c.group_gap >= 0 && c.group_gap <= 2 && c.min_height >= 0 && c.min_height <= 1 && c.speck >= 0 &&
+        c.speck <= 1 && c.margin >= 0 && c.margin <= 2 && c.line_frac > 0 && c.line_frac <= 1)) {
+    problems.push('group_gap 0..2, min_height 0..1, speck 0..1, margin 0..2, line_frac in (0, 1]');
+  }
   if (!(c.stroke >= 0 && c.stroke <= 20)) problems.push(`stroke must be 0..20, got ${c.stroke}`);
   if (!(c.min_ink >= 0 && c.min_ink < 1 && c.min_extent >= 0 && c.min_extent <= 1 && c.min_part >= 0 &&
         c.min_part <= 1)) {
@@ -128,14 +162,42 @@ export function checkFrame(image) {
   return { width: w, height: h, channels: c, dtype, row };
 }
 
-// ------------------------------------------------------------------------------------------------ 2-3. crop, area resampling
+// ------------------------------------------------------------------------------------------------ 2, 4, 5a. region, crop, resampling
 
-/** {x, y, size} of the square target box inside an h x w frame (step 2). */
-export function boxOf(h, w, cfg) {
-  const b = cfg.box === null ? Math.min(h, w) : Math.min(cfg.box, h, w);
+/** {x, y, w, h} of the region searched inside an h x w frame (step 2). */
+export function regionOf(h, w, cfg) {
+  if (cfg.box === null && cfg.box_px === null) return { x: 0, y: 0, w, h };
+  const b = cfg.box_px !== null ? Math.min(cfg.box_px, h, w)
+    : Math.max(1, Math.min(Math.floor(cfg.box * Math.min(h, w) + 0.5), h, w));
   const x = Math.min(Math.max(Math.floor(cfg.center_x * w - b / 2), 0), w - b);
   const y = Math.min(Math.max(Math.floor(cfg.center_y * h - b / 2), 0), h - b);
-  return { x, y, size: b };
+  return { x, y, w: b, h: b };
+}
+
+/** These settings for a live camera frame: search the box it draws (live_box), not the whole frame. */
+export function live(cfg) {
+  const c = normalizeConfig(cfg);
+  return c.box_px !== null ? c : { ...c, box: c.live_box };
+}
+
+/** {x, y, size} of the square box a live camera draws for an h x w frame. */
+export function boxOf(h, w, cfg) {
+  const c = normalizeConfig(cfg);
+  const r = regionOf(h, w, c.box === null ? live(c) : c);
+  return { x: r.x, y: r.y, size: Math.min(r.w, r.h) };
+}
+
+/** Rows of the square crop (x0, y0, size b) as RGB 0..255, pixels outside the frame repeating the nearest edge. */
+function cropRows(f, x0, y0, b) {
+  if (x0 >= 0 && y0 >= 0 && x0 + b <= f.width && y0 + b <= f.height) return (y, buf) => f.row(y0 + y, x0, b, buf);
+  const tmp = new Float64Array(3 * f.width);
+  return (y, buf) => {
+    f.row(Math.min(Math.max(y0 + y, 0), f.height - 1), 0, f.width, tmp);
+    for (let x = 0; x < b; x++) {
+      const sx = Math.min(Math.max(x0 + x, 0), f.width - 1);
+      buf[3 * x] = tmp[3 * sx]; buf[3 * x + 1] = tmp[3 * sx + 1]; buf[3 * x + 2] = tmp[3 * sx + 2];
+    }
+  };
 }
 
 const weightCache = new Map();
@@ -247,20 +309,21 @@ export function resample(src, h, w, c, oh, ow, kind = 'area') {
   return resampleY(tmp, h, ow, c, oh, kind);
 }
 
-// The first resample reads the frame itself (the box at x0, y0, side b), converting pixels to RGB 0..255.
+// The first resample reads the frame itself (the crop at x0, y0, side b), converting pixels to RGB 0..255.
 function resampleFrame(f, x0, y0, b, s, kind) {
-  const tmp = resampleX(b, b, 3, s, kind, (y, buf) => f.row(y0 + y, x0, b, buf));
+  const tmp = resampleX(b, b, 3, s, kind, cropRows(f, x0, y0, b));
   return resampleY(tmp, b, s, 3, s, kind);
 }
 
-/** The crop's RGB 0..255 as (b, b, 3) float64 (step 1 on the box; for stage-by-stage checks). */
+/** The crop's RGB 0..255 as (b, b, 3) float64 (step 1 on the crop; for stage-by-stage checks). */
 export function cropRgb(f, x0, y0, b) {
   const out = new Float64Array(b * b * 3);
-  for (let y = 0; y < b; y++) f.row(y0 + y, x0, b, out.subarray(y * b * 3, (y + 1) * b * 3));
+  const rows = cropRows(f, x0, y0, b);
+  for (let y = 0; y < b; y++) rows(y, out.subarray(y * b * 3, (y + 1) * b * 3));
   return out;
 }
 
-/** Step 3: each step's {size, data: (s, s, 3) float64 RGB}, in order; the last is the working image. */
+/** Step 5a: each step's {size, data: (s, s, 3) float64 RGB}, in order; the last is the working image. */
 export function downscale(f, box, cfg) {
   if (cfg.single_step) {
     const s = cfg.steps[cfg.steps.length - 1];
@@ -333,7 +396,244 @@ export function threshold(gray, h, w, radius, offset, gain) {
   return { mean, ink, strength };
 }
 
-// ------------------------------------------------------------------------------------------------ 6-8. edge ink, no digit, framing
+/** The max (isMax) or min of each in-bounds (2r+1)^2 window of an (h, w) array: vertical pass, then horizontal. */
+export function windowExtreme(a, h, w, r, isMax) {
+  const pick = isMax ? Math.max : Math.min;
+  const v = new Float64Array(h * w);
+  for (let y = 0; y < h; y++) {
+    const y0 = Math.max(y - r, 0), y1 = Math.min(y + r, h - 1);
+    for (let x = 0; x < w; x++) {
+      let m = a[y0 * w + x];
+      for (let yy = y0 + 1; yy <= y1; yy++) m = pick(m, a[yy * w + x]);
+      v[y * w + x] = m;
+    }
+  }
+  const out = new Float64Array(h * w);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const x0 = Math.max(x - r, 0), x1 = Math.min(x + r, w - 1);
+      let m = v[y * w + x0];
+      for (let xx = x0 + 1; xx <= x1; xx++) m = pick(m, v[y * w + xx]);
+      out[y * w + x] = m;
+    }
+  }
+  return out;
+}
+
+/** The paper under an (h, w) 3x3-mean gray m3: max then min over (2r+1)^2 windows of m3 extended by 2r
+ * replicated pixels on every side, cropped back (step 5b). */
+export function paperClosing(m3, h, w, r) {
+  const e = 2 * r, H = h + 2 * e, W = w + 2 * e;
+  const ext = new Float64Array(H * W);
+  for (let y = 0; y < H; y++) {
+    const sy = Math.min(Math.max(y - e, 0), h - 1);
+    for (let x = 0; x < W; x++) ext[y * W + x] = m3[sy * w + Math.min(Math.max(x - e, 0), w - 1)];
+  }
+  const closed = windowExtreme(windowExtreme(ext, H, W, r, true), H, W, r, false);
+  const out = new Float64Array(h * w);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[y * w + x] = closed[(y + e) * W + x + e];
+  return out;
+}
+
+/** Step 5b, or the seed's mean threshold: {background, ink, strength, faint (5c)} of an (h, w) gray. */
+export function inkMap(gray, h, w, background, radius, offset, gain) {
+  const n = h * w;
+  const ink = new Uint8Array(n), faint = new Uint8Array(n), strength = new Float64Array(n);
+  if (background === 'mean') {
+    const t = threshold(gray, h, w, radius, offset, gain);
+    for (let i = 0; i < n; i++) faint[i] = gray[i] < t.mean[i] - offset / 2 ? 1 : 0;
+    return { background: t.mean, ink: t.ink, strength: t.strength, faint };
+  }
+  const m3 = localMean(gray, h, w, 1);
+  const paper = paperClosing(m3, h, w, radius);
+  for (let i = 0; i < n; i++) {
+    const d = (paper[i] - m3[i]) / Math.max(paper[i], PAPER_FLOOR);
+    if (d > offset) { ink[i] = 1; strength[i] = Math.min(1.0, d / gain); }
+    faint[i] = d > offset / 2 ? 1 : 0;
+  }
+  return { background: paper, ink, strength, faint };
+}
+
+// ------------------------------------------------------------------------------------------------ 5c. printed lines
+
+/** (h, w) 0/1: faint pixels on (or beside) a sheared row holding >= frac * w faint pixels, at any slope. */
+export function linePixels(faint, h, w, frac) {
+  const out = new Uint8Array(h * w);
+  const span = h + 2 * w + 2;
+  const counts = new Int32Array(span);
+  for (const q of LINE_SLOPES) {
+    const shift = new Int32Array(w);
+    for (let x = 0; x < w; x++) shift[x] = Math.floor(q * (x - (w - 1) / 2) + 0.5);
+    counts.fill(0);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (faint[y * w + x]) counts[y - shift[x] + w] += 1;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        if (!faint[y * w + x]) continue;
+        const r = y - shift[x] + w;
+        if (counts[r] >= frac * w || (r > 0 && counts[r - 1] >= frac * w) || (r + 1 < span && counts[r + 1] >= frac * w)) {
+          out[y * w + x] = 1;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function transpose(a, h, w) {
+  const t = new a.constructor(h * w);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) t[x * h + y] = a[y * w + x];
+  return t;
+}
+
+/** (h, w) int: the vertical run of ink through each pixel (0 off ink). */
+export function runLength(ink, h, w) {
+  const out = new Int32Array(h * w);
+  for (let x = 0; x < w; x++) {
+    let y = 0;
+    while (y < h) {
+      if (!ink[y * w + x]) { y++; continue; }
+      let e = y;
+      while (e < h && ink[e * w + x]) e++;
+      for (let k = y; k < e; k++) out[k * w + x] = e - y;
+      y = e;
+    }
+  }
+  return out;
+}
+
+/** Step 5c: drop printed lines' pixels -> {ink, strength, drop}. */
+export function removeLines(ink, strength, faint, h, w, frac) {
+  const hor = linePixels(faint, h, w, frac);
+  const ver = transpose(linePixels(transpose(faint, h, w), w, h, frac), w, h);
+  const runV = runLength(ink, h, w);
+  const runH = transpose(runLength(transpose(ink, h, w), w, h), w, h);
+  const n = h * w;
+  const out = new Uint8Array(n), st = new Float64Array(n), drop = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    drop[i] = ink[i] && ((hor[i] && runV[i] <= LINE_THICK) || (ver[i] && runH[i] <= LINE_THICK)) ? 1 : 0;
+    out[i] = ink[i] && !drop[i] ? 1 : 0;
+    st[i] = drop[i] ? 0.0 : strength[i];
+  }
+  return { ink: out, strength: st, drop };
+}
+
+// ------------------------------------------------------------------------------------------------ 3. find the digit
+
+/** Step 3a: the (floor(h/k), floor(w/k), 3) RGB mean of each k x k block of the region, summed row by row. */
+export function blockMean(f, region, k) {
+  const fh = Math.floor(region.h / k), fw = Math.floor(region.w / k);
+  const acc = new Float64Array(fh * fw * 3);
+  const buf = new Float64Array(3 * fw * k);
+  for (let y = 0; y < fh; y++) {
+    for (let dy = 0; dy < k; dy++) {
+      f.row(region.y + y * k + dy, region.x, fw * k, buf);
+      for (let x = 0; x < fw; x++) {
+        const o = 3 * (y * fw + x);
+        for (let dx = 0; dx < k; dx++) {
+          const i = 3 * (x * k + dx);
+          acc[o] += buf[i]; acc[o + 1] += buf[i + 1]; acc[o + 2] += buf[i + 2];
+        }
+      }
+    }
+  }
+  for (let i = 0; i < acc.length; i++) acc[i] = acc[i] / (k * k);
+  return { h: fh, w: fw, data: acc };
+}
+
+function componentBoxes(labels, n, strength, h, w) {
+  const b = [];
+  for (let l = 0; l <= n; l++) b.push([Infinity, -1, Infinity, -1, 0.0]);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const l = labels[y * w + x];
+      const g = b[l];
+      if (y < g[0]) g[0] = y;
+      if (y > g[1]) g[1] = y;
+      if (x < g[2]) g[2] = x;
+      if (x > g[3]) g[3] = x;
+      g[4] += strength[y * w + x];
+    }
+  }
+  return b;
+}
+
+function near(a, b, gap) {
+  const hgt = Math.max(a[1] - a[0] + 1, b[1] - b[0] + 1);
+  const gy = Math.max(b[0] - a[1], a[0] - b[1], 0);
+  const gx = Math.max(b[2] - a[3], a[2] - b[3], 0);
+  return (gx === 0 && gy <= 3 * gap * hgt) || (gx <= gap * hgt && gy <= gap * hgt);
+}
+
+/** Step 3d: [y0, y1, x0, x1, mass] of each group of nearby components (specks dropped), in merge order. */
+export function groupComponents(ink, strength, h, w, cfg) {
+  const { labels, n } = labelComponents(ink, h, w);
+  const boxes = componentBoxes(labels, n, strength, h, w);
+  const short = Math.min(h, w);
+  let groups = [];
+  for (let l = 1; l <= n; l++) {
+    const g = boxes[l];
+    if (Math.max(g[1] - g[0], g[3] - g[2]) + 1 >= cfg.speck * short) groups.push(g);
+  }
+  for (;;) {
+    groups.sort((a, b) => b[4] - a[4]);   // stable: ties keep their order
+    let pair = null;
+    for (let i = 0; i < groups.length && !pair; i++) {
+      for (let j = i + 1; j < groups.length; j++) if (near(groups[i], groups[j], cfg.group_gap)) { pair = [i, j]; break; }
+    }
+    if (!pair) return groups;
+    const [i, j] = pair, a = groups[i], b = groups[j];
+    groups[i] = [Math.min(a[0], b[0]), Math.max(a[1], b[1]), Math.min(a[2], b[2]), Math.max(a[3], b[3]), a[4] + b[4]];
+    groups.splice(j, 1);
+  }
+}
+
+/** Step 3e: tall enough, not far wider than tall, not the whole map. */
+export function plausible(g, h, w, cfg) {
+  const gh = g[1] - g[0] + 1, gw = g[3] - g[2] + 1;
+  return gh >= cfg.min_height * Math.min(h, w) && gw <= 2.2 * gh + 2 && !(gh >= 0.98 * h && gw >= 0.98 * w);
+}
+
+/** Step 3e: the index of the most plausible single digit, or null. */
+export function choose(groups, h, w, cfg) {
+  let best = null, bestScore = -1.0;
+  groups.forEach((c, i) => {
+    if (!plausible(c, h, w, cfg)) return;
+    const dy = ((c[0] + c[1] + 1) / 2 - h / 2) / h, dx = ((c[2] + c[3] + 1) / 2 - w / 2) / w;
+    const d = Math.sqrt(dy * dy + dx * dx) / Math.sqrt(0.5);
+    const score = c[4] * (1.0 - 0.6 * d);
+    if (score > bestScore) { best = i; bestScore = score; }
+  });
+  return best;
+}
+
+/** Step 3: {region, k, h, w, gray, ink, lines, groups, chosen} of a checked frame. */
+export function findDigits(f, cfg) {
+  const region = regionOf(f.height, f.width, cfg);
+  const k = Math.max(1, Math.min(Math.ceil(Math.max(region.w, region.h) / cfg.find_size), region.w, region.h));
+  const m = blockMean(f, region, k);
+  const gray = grayBt601(m.data, m.h * m.w);
+  let { ink, strength, faint } = inkMap(gray, m.h, m.w, 'paper', cfg.find_radius, cfg.find_offset, cfg.gain);
+  let lines = new Uint8Array(m.h * m.w);
+  if (cfg.lines) ({ ink, strength, drop: lines } = removeLines(ink, strength, faint, m.h, m.w, cfg.line_frac));
+  const groups = groupComponents(ink, strength, m.h, m.w, cfg);
+  return { region, k, h: m.h, w: m.w, gray, ink, lines, groups, chosen: choose(groups, m.h, m.w, cfg) };
+}
+
+/** Group i's box in frame pixels: [X0, Y0, X1, Y1], the end exclusive (step 3f). */
+export function frameBox(found, i) {
+  const [y0, y1, x0, x1] = found.groups[i];
+  const { x, y } = found.region;
+  return [x + x0 * found.k, y + y0 * found.k, x + (x1 + 1) * found.k, y + (y1 + 1) * found.k];
+}
+
+/** Step 4: {x, y, size} of the square crop around a found box. */
+export function digitCrop(box, margin) {
+  const [X0, Y0, X1, Y1] = box;
+  const side = Math.max(8, Math.ceil(Math.max(Y1 - Y0, X1 - X0) * (1 + 2 * margin)));
+  return { x: Math.floor((X0 + X1) / 2 - side / 2), y: Math.floor((Y0 + Y1) / 2 - side / 2), size: side };
+}
+
+// ------------------------------------------------------------------------------------------------ 5d-7. clean-up, no digit, framing
 
 /** (h, w) 0/1 mask -> {labels: Int32Array (0 = background, 1..n), n}: 8-connected components, raster order. */
 export function labelComponents(mask, h, w) {
@@ -361,14 +661,22 @@ export function labelComponents(mask, h, w) {
   return { labels, n };
 }
 
-/** Step 6: strength without components touching the box edge and without specks -> `kept`. */
-export function cleanInk(ink, strength, S, cfg) {
-  if (!cfg.drop_border_ink && cfg.min_part === 0) return strength;
+/** Step 5d: the digit's components only -> `kept`. keep: [y0, y1, x0, x1] (ends exclusive), the found box in
+ * working pixels: components without a pixel inside it are dropped. */
+export function cleanInk(ink, strength, S, cfg, keep = null) {
+  if (!cfg.drop_border_ink && cfg.min_part === 0 && keep === null) return strength;
   const { labels, n } = labelComponents(ink, S, S);
   if (n === 0) return strength;
   const mass = new Float64Array(n + 1);
   for (let i = 0; i < S * S; i++) mass[labels[i]] += strength[i];   // raster order, like np.bincount
   const drop = new Uint8Array(n + 1);
+  if (keep !== null) {
+    const inside = new Uint8Array(n + 1);
+    for (let y = Math.max(keep[0], 0); y < Math.min(Math.max(keep[1], 0), S); y++) {
+      for (let x = Math.max(keep[2], 0); x < Math.min(Math.max(keep[3], 0), S); x++) inside[labels[y * S + x]] = 1;
+    }
+    for (let l = 1; l <= n; l++) if (!inside[l]) drop[l] = 1;
+  }
   if (cfg.drop_border_ink) {
     for (let t = 0; t < S; t++) {
       drop[labels[t]] = drop[labels[(S - 1) * S + t]] = drop[labels[t * S]] = drop[labels[t * S + S - 1]] = 1;
@@ -409,11 +717,11 @@ function sum(a) {
   return s;
 }
 
-/** Step 7: NO_INK, EDGE_ONLY, TOO_SMALL or null. */
+/** Step 6: NO_INK, EDGE_ONLY, NOT_FOUND, TOO_SMALL or null. */
 export function noDigitReason(strength, kept, S, cfg) {
   const area = S * S;
   if (sum(strength) < cfg.min_ink * area) return NO_INK;
-  if (sum(kept) < cfg.min_ink * area) return EDGE_ONLY;
+  if (sum(kept) < cfg.min_ink * area) return cfg.drop_border_ink ? EDGE_ONLY : NOT_FOUND;
   const bb = boundingBox(kept, S, S);
   if (bb === null) {                                   // only reachable with min_ink = 0
     if (cfg.min_extent === 0) return null;             // detection off: the seed guessed even on an empty map
@@ -532,30 +840,52 @@ function finish(out) {
   return img;
 }
 
-/** Frame -> every intermediate: {box, downscales, gray, mean, ink, strength, kept, framing, image, reason, size}. */
+/** Frame -> every intermediate: {found, box, size, downscales, gray, background, ink, strength, kept, framing,
+ * image, reason, digitBox}. */
 export function stages(image, cfg = DEFAULTS) {
   const c = normalizeConfig(cfg);
   const f = checkFrame(image);
-  const box = boxOf(f.height, f.width, c);
+  let found = null, box, digitBox = null;
+  if (!c.find) {
+    const r = regionOf(f.height, f.width, c);
+    box = { x: r.x, y: r.y, size: Math.min(r.w, r.h) };
+  } else {
+    found = findDigits(f, c);
+    if (found.chosen === null) {
+      const reason = found.ink.some((v) => v) ? NOT_FOUND : NO_INK;
+      return { frame: f, found, box: null, size: 0, downscales: [], image: null, reason, digitBox: null };
+    }
+    digitBox = frameBox(found, found.chosen);
+    box = digitCrop(digitBox, c.margin);
+  }
   const downs = downscale(f, box, c);
   const S = downs[downs.length - 1].size;
   const gray = grayBt601(downs[downs.length - 1].data, S * S);
-  const { mean, ink, strength } = threshold(gray, S, S, c.radius, c.offset, c.gain);
-  const kept = cleanInk(ink, strength, S, c);
+  let { background, ink, strength, faint } = inkMap(gray, S, S, c.background, c.radius, c.offset, c.gain);
+  if (c.lines) ({ ink, strength } = removeLines(ink, strength, faint, S, S, c.line_frac));
+  let keep = null;
+  if (digitBox !== null) {
+    const s = S / box.size;
+    const [X0, Y0, X1, Y1] = digitBox;
+    keep = [Math.floor(s * (Y0 - box.y)), Math.ceil(s * (Y1 - box.y)), Math.floor(s * (X0 - box.x)),
+      Math.ceil(s * (X1 - box.x))];
+  }
+  const kept = cleanInk(ink, strength, S, c, keep);
   const reason = noDigitReason(strength, kept, S, c);
   let image28 = null;
-  let framing = null;                      // step 8's intermediates when the image was framed
+  let framing = null;                      // step 7's intermediates when the image was framed
   if (reason === null) {
     if (c.framing) framing = framingSteps(kept, S, c.stroke);
     image28 = finish(c.framing ? frameMnist(kept, S, c.stroke, framing)
       : (S === 28 ? kept : resample(kept, S, S, 1, 28, 28)));
   }
-  return { frame: f, box, size: S, downscales: downs, gray, mean, ink, strength, kept, framing, image: image28,
-    reason };
+  return { frame: f, found, box, size: S, downscales: downs, gray, background, ink, strength, kept, framing,
+    image: image28, reason, digitBox: reason === null ? digitBox : null };
 }
 
-/** Frame -> {input: Float32Array(784) (zeros when there is no digit), digit: bool, reason: string|null}. */
+/** Frame -> {input: Float32Array(784) (zeros when there is no digit), digit: bool, reason, box, digitBox}. */
 export function preprocess(image, cfg = DEFAULTS) {
   const s = stages(image, cfg);
-  return { input: s.image ?? new Float32Array(784), digit: s.reason === null, reason: s.reason, box: s.box };
+  return { input: s.image ?? new Float32Array(784), digit: s.reason === null, reason: s.reason, box: s.box,
+    digitBox: s.digitBox };
 }

@@ -475,12 +475,10 @@ function median(list) {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-// Each source hands over an image that already is the target box's content (the camera crops the box with
-// P.boxOf, an upload or the pad is centre-cropped like `python -m core predict`). The pad is not paper seen by
-// a camera: nothing there is a shadow or a ruled line, so ink touching its edge is kept.
+// One pipeline, as core.preprocess runs it: the camera hands over whole frames and the pipeline searches the box
+// it draws (P.live: live_box); an upload and the pad are searched whole, as `python -m core predict` does.
 function sourceConfig(source) {
-  const whole = { ...app.cfg, box: null, center_x: 0.5, center_y: 0.5 };
-  return source === 'draw' ? { ...whole, drop_border_ink: false } : whole;
+  return source === 'camera' ? P.live(app.cfg) : { ...app.cfg, box: null };
 }
 
 // pre: what preprocessing gave ({input, digit, reason}); classify it and show it unless the input changed since.
@@ -654,11 +652,11 @@ function show(res) {
 
 // ------------------------------------------------------------------------------------------------ settings
 
-const SLIDERS = ['radius', 'offset', 'gain', 'box', 'stroke'];
-const CHECKS = ['framing', 'drop_border_ink'];
+const SLIDERS = ['radius', 'offset', 'gain', 'live_box', 'stroke'];
+const CHECKS = ['framing', 'lines'];
 
 function showSlider(name, v) {
-  $(`${name}-out`).textContent = name === 'box' && v === null ? 'whole view' : String(v);
+  $(`${name}-out`).textContent = name === 'live_box' ? `${Math.round(v * 100)} %` : String(v);
 }
 
 function setConfig(cfg) {
@@ -949,14 +947,15 @@ function onFrame() {
     return;
   }
   const t0 = performance.now();
-  if (!camera.work || camera.work.width !== box.size) {
+  if (!camera.work || camera.work.width !== w || camera.work.height !== h) {
     camera.work = document.createElement('canvas');
-    camera.work.width = camera.work.height = box.size;
+    camera.work.width = w;
+    camera.work.height = h;
     camera.wctx = camera.work.getContext('2d', { willReadFrequently: true });
     camera.wctx.imageSmoothingEnabled = false;
   }
-  camera.wctx.drawImage(video, box.x, box.y, box.size, box.size, 0, 0, box.size, box.size);
-  const image = camera.wctx.getImageData(0, 0, box.size, box.size);
+  camera.wctx.drawImage(video, 0, 0, w, h);   // the whole frame: a digit reaching past the box edge stays whole
+  const image = camera.wctx.getImageData(0, 0, w, h);
   const captureMs = performance.now() - t0;
   schedule(() => recognize(image, 'camera', captureMs));
 }

@@ -1,4 +1,4 @@
-// Digit Inference Engine: an uploaded image, decoded, cropped and preprocessed off the page's main thread.
+// Digit Inference Engine: an uploaded image, decoded and preprocessed (the digit found in it) off the main thread.
 // Messages in: {id, cmd: 'open', file, cfg} (a new file) or {id, cmd: 'run', cfg} (the last image, new settings).
 // Out: {id, input, digit, reason, preprocessMs, view (280x280 ImageBitmap of the middle square, on 'open')} or
 // {id, error: 'unreadable' | 'too-large' | 'no-image' | 'failed', ...}.
@@ -6,7 +6,8 @@ import * as P from './preprocess.js';
 
 const MAX_PIXELS = 50e6;   // a 50 MP photo is 200 MB of RGBA
 const VIEW = 280;
-let image = null;          // the middle square of the last image (ImageData): the upload's target box
+const MAX_SIDE = 2048;     // larger photos are decoded at this size (createImageBitmap scales while decoding)
+let image = null;          // the last image (ImageData), searched whole for the digit
 
 async function open(file) {
   image = null;
@@ -21,15 +22,18 @@ async function open(file) {
     bitmap.close();
     return { error: 'too-large', width, height };
   }
-  // the middle square is the target box's content, as for `python -m core predict`
-  const box = P.boxOf(height, width, { box: null, center_x: 0.5, center_y: 0.5 });
-  const crop = new OffscreenCanvas(box.size, box.size);
-  const ctx = crop.getContext('2d', { willReadFrequently: true });
-  ctx.drawImage(bitmap, box.x, box.y, box.size, box.size, 0, 0, box.size, box.size);
+  // the whole photo is searched for the digit, as `python -m core predict` does; a big one is decoded smaller
+  // (its digit stays hundreds of pixels tall: plenty for the 56 px working image)
+  const scale = Math.min(1, MAX_SIDE / Math.max(width, height));
+  const w = Math.max(1, Math.round(width * scale)), h = Math.max(1, Math.round(height * scale));
+  const canvas = new OffscreenCanvas(w, h);
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0, w, h);
   bitmap.close();
-  image = ctx.getImageData(0, 0, box.size, box.size);
+  image = ctx.getImageData(0, 0, w, h);
+  const side = Math.min(w, h);  // the view shows the middle square
   const view = new OffscreenCanvas(VIEW, VIEW);
-  view.getContext('2d').drawImage(crop, 0, 0, VIEW, VIEW);
+  view.getContext('2d').drawImage(canvas, (w - side) / 2, (h - side) / 2, side, side, 0, 0, VIEW, VIEW);
   return { view: view.transferToImageBitmap(), width, height };
 }
 
