@@ -5,13 +5,19 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# Where the dashboard listens: this machine only. For a LAN demo, `make run HOST=0.0.0.0` (every interface) or
+# HOST=<one of this machine's addresses>; anyone who can reach it can use it (there is no login). A named address
+# (or, for 0.0.0.0, the host name) is what the server prints, so it never looks up its own IPs on the network.
+HOST ?= 127.0.0.1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
 .PHONY: run test setup setup-dev data chromium qemu web-deps test-js-deps lint bench model screenshots clean
 
-run: setup data web-deps  ## start the dashboard on http://localhost:$(PORT)
-	$(VENV)/bin/streamlit run dashboard/server.py --server.port $(PORT)
+run: setup data web-deps  ## start the dashboard on http://$(HOST):$(PORT) (HOST: see above)
+	$(VENV)/bin/streamlit run dashboard/server.py --server.port $(PORT) --server.address $(HOST) \
+		$(if $(filter-out 127.0.0.1 localhost,$(HOST)),--server.allowedHosts '*') \
+		$(if $(filter 0.0.0.0 ::,$(HOST)),--browser.serverAddress $$(hostname))
 
 test: setup-dev data chromium qemu web-deps test-js-deps  ## run the whole test suite (browser tests included)
 	$(PY) -m pytest $(PYTEST_ARGS)

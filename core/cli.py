@@ -46,8 +46,15 @@ def _selected(argv: list[str]) -> str | None:
     return words[0] if words and words[0] in COMMANDS else None
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, except that a bad flag is reported like every other user error: one `error:` line, exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m core",
         description="Digit Inference Engine: data, training, export, preprocessing, benchmarks.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -73,7 +80,12 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv).parse_args(argv)
+    parser = build_parser(argv)
+    for word in argv:  # argparse (3.11) turns "--seed=--" into an empty list instead of refusing it
+        flag, eq, value = word.partition("=")
+        if flag.startswith("--") and eq and value == "--":
+            parser.error(f"argument {flag}: expected one value, got '--'")
+    args = parser.parse_args(argv)
     args._argv = list(argv)  # commands that re-run themselves elsewhere (a network namespace) need the words
     module, fn, _ = COMMANDS[args._command]
     run: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), f"{fn}_main")

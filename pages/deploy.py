@@ -25,12 +25,16 @@ for run in state.saved_runs(("cnn",)):
 choice = st.selectbox("Model", list(models), key="dep_model")
 settings = state.preprocess_settings()
 c1, c2 = st.columns(2)
+contract = None  # stays None when the chosen model cannot be loaded (missing, or its contract does not match it)
 with c1, friendly("the model", warn=True):
-    model = state.shipped_model() if models[choice] == default_model_path() else None
-    contract = model.contract if model else state.read_contract(str(models[choice]))
+    contract = (state.shipped_model().contract if models[choice] == default_model_path()
+                else state.read_contract(str(models[choice])))
     met = contract.get("metrics") or {}
     st.metric("Test accuracy", f"{met.get('test_accuracy', 0):.2%}",
               help=f"{contract['size_bytes'] / 1e3:.0f} kB; {(contract.get('quantization') or {}).get('method', '')}")
+if contract is None:
+    c2.caption("Choose another model above, or fix this one, to build a bundle.")
+    st.stop()
 with c2:
     diff = {k: v for k, v in settings.items() if str(v) != str((contract.get("preprocess") or {}).get(k, v))}
     st.metric("Settings changed in the Playground", len(diff))

@@ -80,13 +80,13 @@ def test_predict_json_records_keep_paths_and_order(tmp_path, capsys, monkeypatch
     assert blank["digit"] is None and blank["reason"] == NO_INK and blank["probabilities"] is None
 
 
-def test_unreadable_files_get_their_own_record_and_exit_1(tmp_path, capsys, template_model, mnist):
+def test_unreadable_files_get_their_own_record_and_exit_2(tmp_path, capsys, template_model, mnist):
     good = tmp_path / "good.png"
     camera_png(good, 0, mnist)
     text = tmp_path / "notes.png"
     text.write_text("this is not a picture\n")
     code, recs = run_json(capsys, "--model", template_model, text, tmp_path / "missing.png", tmp_path, good)
-    assert code == 1
+    assert code == 2  # a user error (README): the readable file is still classified
     assert [r["path"] for r in recs] == [str(text), str(tmp_path / "missing.png"), str(tmp_path), str(good)]
     assert "not an image" in recs[0]["error"] and "no such file" in recs[1]["error"]
     assert "directory" in recs[2]["error"]
@@ -99,7 +99,7 @@ def test_text_output_and_errors_on_stderr(tmp_path, capsys, template_model, mnis
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 nope")
     code = main(["predict", "--model", str(template_model), str(tmp_path / "a.png"), str(tmp_path / "bad.jpg")])
     out, err = capsys.readouterr()
-    assert code == 1
+    assert code == 2
     assert out.startswith(f"{tmp_path / 'a.png'}: ") and "confidence" in out and "p = [" in out
     assert err.count("\n") == 1 and err.startswith("error: ") and "bad.jpg" in err
 
