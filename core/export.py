@@ -233,8 +233,9 @@ def export_run(run_dir: Path, out_dir: Path, data: MNIST, export_command: str = 
     """Export, check, quantize (dynamic and static), measure on every backend and write contracts; returns the
     summary. browser=False skips the Chromium backend (such an export cannot be shipped)."""
     say = progress or (lambda _what: None)
-    run_dir, out_dir = Path(run_dir), ensure_dir(Path(out_dir))
-    model, _ = load_model(run_dir)
+    run_dir = Path(run_dir)
+    model, _ = load_model(run_dir)  # before anything is written: a folder that is not a run gets nothing
+    out_dir = ensure_dir(Path(out_dir))
     metrics_path = run_dir / "metrics.json"
     run_metrics = read_json(metrics_path, "run metrics") if metrics_path.exists() else {}
     fused = fold_batchnorm(model)

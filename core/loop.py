@@ -147,8 +147,8 @@ def common_problems(cfg) -> list[str]:
         problems.append("log/snapshot intervals must be >= 1")
     if getattr(cfg, "eval_every", None) is not None and cfg.eval_every < 1:
         problems.append("eval every must be >= 1")
-    if cfg.threads is not None and cfg.threads < 0:
-        problems.append("threads must be >= 0 (0 = all usable cores)")
+    if cfg.threads is not None and not 0 <= cfg.threads <= 1024:
+        problems.append("threads must be in 0..1024 (0 = all usable cores)")
     return problems
 
 
@@ -219,6 +219,8 @@ def run(t: Trainer, run_dir: Path | None = None) -> Iterator[Record]:
                 yield StepMetrics(step, epoch, r.loss, lr, time.perf_counter() - t0, ex_s)
             if eval_every and step % eval_every == 0:
                 test_loss, test_acc = t.evaluate()
+                if not math.isfinite(test_loss):  # the last update overflowed the weights
+                    raise UserError(diverged(test_loss, step, lr, ckpt))
                 rec = EvalMetrics(step, epoch, test_loss, test_acc, time.perf_counter() - t0, train_seconds)
                 evals.append(asdict(rec))
                 yield rec
@@ -227,6 +229,8 @@ def run(t: Trainer, run_dir: Path | None = None) -> Iterator[Record]:
         if seen == 0:
             break
         test_loss, test_acc = t.evaluate()
+        if not math.isfinite(test_loss):  # the last update overflowed the weights
+            raise UserError(diverged(test_loss, step, lr, ckpt))
         rec = EpochMetrics(
             epoch=epoch, step=step, train_loss=loss_sum / seen, train_accuracy=correct / seen,
             test_loss=test_loss, test_accuracy=test_acc, elapsed=time.perf_counter() - t0,

@@ -17,7 +17,7 @@ from core import numpy_nets
 from core.data import flat
 from core.errors import UserError
 from core.numpy_nets import LossAndGrads, MLPParams, SoftmaxParams
-from core.numpy_train import MLPConfig, add_flags, epoch_order
+from core.numpy_train import MLPConfig, add_flags, epoch_order, validate_config
 from core.torch_mlp import from_numpy, grads_numpy, l2_penalty, sgd, to_numpy
 
 # --- the reference: autograd on the same weights ------------------------------------------------------
@@ -109,8 +109,8 @@ def parity_args(p) -> None:
 def parity_main(a) -> int:
     from core.data import load_mnist
 
-    if not 1 <= a.hidden <= 8192 or not 1 <= a.batch_size <= 60_000:
-        raise UserError("hidden units must be in 1..8192 and batch size in 1..60000")
+    validate_config(MLPConfig(hidden=a.hidden, batch_size=a.batch_size, lr=a.lr, momentum=a.momentum, l2=a.l2,
+                              seed=a.seed))
     data = load_mnist()
     idx = epoch_order(a.seed, 1, 60_000)[: a.batch_size]  # the trainer's first batch
     X, y = flat(data.train_images[idx], np.float64), data.train_labels[idx].astype(np.intp)

@@ -148,21 +148,15 @@ def test_every_command_exits_0_or_2_without_traceback_or_stray_files(argv, workd
 # that say "remove the mark".
 
 
-@pytest.mark.xfail(strict=True, reason="core/parity.py checks only --hidden and --batch-size: `parity --seed -1` "
-                                       "raises ValueError, `parity --lr nan` exits 1")
 @FUZZ
 @given(argv=command_lines({"parity": COMMANDS["parity"]}))
 def test_parity_exits_0_or_2_without_traceback(argv, workdir, mnist):
     run_in(workdir, argv)
 
 
-@pytest.mark.xfail(strict=True, reason="core/loop.common_problems has no upper bound on threads: core/runtime.py's "
-                                       "threadpool_limits raises ctypes.ArgumentError (OverflowError)")
 def test_a_huge_thread_count_is_one_line(workdir):
     run_in(workdir, ["train", "softmax", *TINY, "--threads", str(10**20)])
 
 
-@pytest.mark.xfail(strict=True, reason="core/export.py export_run makes RUN_DIR/onnx (or --out) before it checks that "
-                                       "RUN_DIR is a run: `export /nonexistent` leaves /nonexistent/onnx behind")
 def test_export_of_a_folder_that_is_not_a_run_writes_nothing(workdir, mnist):
     run_in(workdir, ["export", str(workdir / "not-a-run"), "--no-browser"])

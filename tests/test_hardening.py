@@ -179,8 +179,8 @@ def test_4_predict_with_a_broken_contract_is_one_line(breaker, shipped, png):
     (["train", "torch-mlp", "--seed", "-1"], "seed must be in"),
     (["train", "cnn", "--seed", "-1"], "seed must be in"),
     (["train", "cnn", "--lr", "1e308"], "learning rate must be <= 10"),
-    (["train", "cnn", "--threads", "-1"], "threads must be >= 0"),
-    (["train", "mlp", "--threads", "-1"], "threads must be >= 0"),
+    (["train", "cnn", "--threads", "-1"], "threads must be in 0..1024"),
+    (["train", "mlp", "--threads", "-1"], "threads must be in 0..1024"),
 ])
 @pytest.mark.parametrize("out", [None, "run"])
 def test_4_bad_training_flags_are_one_line_and_leave_no_folder(argv, words, out, sandbox):

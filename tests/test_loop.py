@@ -45,8 +45,15 @@ def test_divergence_says_truthfully_whether_a_checkpoint_was_kept(small, tmp_pat
     assert "\n" not in str(e.value) and "kept in" not in str(e.value)
 
 
+def test_a_last_step_that_overflows_the_weights_is_divergence_not_a_finished_run(small, tmp_path):
+    # the step's own loss is computed before its update, so only the evaluation after it can see the NaN weights
+    with pytest.raises(UserError, match="loss became nan .* at step 1"):
+        list(train(replace(TINY, lr=1e308, max_steps=1), small, tmp_path))
+    assert not (tmp_path / "metrics.json").exists()
+
+
 @pytest.mark.parametrize("field,value,words", [
-    ("seed", -1, "seed must be in"), ("threads", -1, "threads must be"), ("epochs", 0, "epochs"),
+    ("seed", -1, "seed must be in"), ("threads", -1, "threads must be"), ("threads", 10**20, "threads must be"), ("epochs", 0, "epochs"),
     ("lr", float("nan"), "learning rate"),
 ])
 def test_shared_config_problems_are_one_line_before_any_folder_is_made(small, tmp_path, field, value, words):
