@@ -31,7 +31,7 @@ PAGES = {
 }
 
 st.set_page_config(page_title="Digit Inference Engine", page_icon="✍️", layout="wide")
-from dashboard.state import warm_up  # noqa: E402
+from dashboard.startup import warm_up  # noqa: E402
 
 nav = st.navigation(PAGES)
 warm_up()

@@ -1,6 +1,6 @@
 """What `make run` runs (`streamlit run dashboard/server.py`): the dashboard, dashboard/app.py, as an st.App whose
-start-up does the slow loading (state.preload: torch, the model, MNIST, first views; ~4 s on 2 cores) before the server
-answers, so that no page open waits for it or competes with it for the CPU."""
+start-up does the slow loading (startup.preload: torch, the model, MNIST, first views; ~4 s on 2 cores) before the
+server answers, so that no page open waits for it or competes with it for the CPU."""
 
 import sys
 import time
@@ -16,7 +16,7 @@ import streamlit as st  # noqa: E402
 
 @asynccontextmanager
 async def lifespan(_app):
-    from dashboard.state import preload
+    from dashboard.startup import preload
 
     t = time.perf_counter()
     preload()
