@@ -23,7 +23,8 @@ from core.storage import atomic_write_bytes, runs_dir
 TRAIN, HELD_OUT = "train", "heldout"
 HOLD_OUT_EVERY = 5  # the 5th, 10th, ... digit saved is held out
 SOURCES = ("drawn", "camera", "photo", "test")
-_NAME = re.compile(r"^(?P<label>\d)-(?P<split>train|heldout)-(?P<source>[a-z]+)-(?P<time>\d{8}-\d{6})-[0-9a-f]+$")
+_NAME = re.compile(r"^(?P<label>\d)-(?P<split>train|heldout)-(?P<source>[a-z]+)-"
+                   r"(?P<time>\d{8}-\d{6}\.\d{6})-[0-9a-f]+$")
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Sample:
     label: int
     split: str  # TRAIN or HELD_OUT
     source: str  # one of SOURCES
-    saved: str  # YYYYmmdd-HHMMSS
+    saved: str  # YYYYmmdd-HHMMSS.micros: names sort in the order the digits were saved
     path: Path
 
 
@@ -77,11 +78,13 @@ def save(image: np.ndarray, label: int, source: str = "drawn", folder: Path | No
     folder = folder or collection_dir()
     n = len(list_samples(folder))
     split = HELD_OUT if n % HOLD_OUT_EVERY == HOLD_OUT_EVERY - 1 else TRAIN
-    stem = f"{int(label)}-{split}-{source}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    t = time.time()
+    when = time.strftime("%Y%m%d-%H%M%S", time.localtime(t)) + f".{int(t % 1 * 1e6):06d}"
+    stem = f"{int(label)}-{split}-{source}-{when}-{secrets.token_hex(3)}"
     buf = io.BytesIO()
     Image.fromarray(_to_uint8(image), mode="L").save(buf, format="PNG")
     path = atomic_write_bytes(folder / f"{stem}.png", buf.getvalue())
-    return Sample(stem, int(label), split, source, stem.split("-", 3)[3][:15], path)
+    return Sample(stem, int(label), split, source, when, path)
 
 
 def delete(ids: list[str], folder: Path | None = None) -> int:

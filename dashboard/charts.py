@@ -496,3 +496,33 @@ def saliency(sal: np.ndarray, image: np.ndarray, answer: int, method: str, heigh
     fig.add_annotation(x=0.5, y=-0.02, xref="paper", yref="paper", yanchor="top", showarrow=False,
                        font=dict(size=11, color="#555"), text=f"{what}{answer}")
     return fig
+
+
+def before_after(parts: dict[str, tuple[float, float]], height: int = 260) -> go.Figure:
+    """Accuracy before (the shipped model) and after (the fine-tuned one) on each set, side by side."""
+    names = list(parts)
+    fig = go.Figure()
+    fig.add_bar(x=names, y=[v[0] for v in parts.values()], name="before (shipped)", marker_color=MUTED,
+                text=[f"{v[0]:.1%}" for v in parts.values()], textposition="outside", cliponaxis=False)
+    fig.add_bar(x=names, y=[v[1] for v in parts.values()], name="after (fine-tuned)", marker_color=ACCENT,
+                text=[f"{v[1]:.1%}" for v in parts.values()], textposition="outside", cliponaxis=False)
+    fig.update_yaxes(range=[0, 1.12], tickformat=".0%", showgrid=False)
+    return _layout(fig, "before-after", height, barmode="group",
+                   legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+
+
+def timing_bars(times: dict[str, dict[str, Sequence[float]]], meta: str, title: str, height: int = 300) -> go.Figure:
+    """{operation: {who: [ms, ...]}} as grouped bars of the median with the spread (25th to 75th percentile) as error
+    bars, so a reader sees how much a rerun could move them."""
+    ops = list(times)
+    whos = list(next(iter(times.values())))
+    fig = go.Figure()
+    for who, color in zip(whos, (SECOND, ACCENT), strict=False):
+        q = np.array([np.percentile(times[op][who], [25, 50, 75]) for op in ops])  # (ops,3)
+        fig.add_bar(x=ops, y=q[:, 1], name=who, marker_color=color,
+                    error_y=dict(type="data", symmetric=False, array=q[:, 2] - q[:, 1], arrayminus=q[:, 1] - q[:, 0],
+                                 thickness=1.5, width=6),
+                    hovertemplate=f"{who} " + "%{x}: %{y:.3f} ms (median)<extra></extra>")
+    fig.update_yaxes(title="ms")
+    return _layout(fig, meta, height, barmode="group", title=title,
+                   legend=dict(orientation="h", y=-0.15))

@@ -44,7 +44,7 @@ def your_digit(key: str, sources: tuple[str, ...] = SOURCES) -> YourDigit | None
 
     src = st.radio("Your digit", sources, horizontal=True, key=f"{key}_src")
     if src == "Draw":
-        frame, seq = drawing_pad(f"{key}_pad")
+        frame, seq = drawing_pad(pad_key(key))
         return None if frame is None else _through_pipeline(frame, pad_config(), "drawn", ("drawn", seq))
     if src == "Test digit":
         if not state.data_present():
@@ -66,6 +66,20 @@ def your_digit(key: str, sources: tuple[str, ...] = SOURCES) -> YourDigit | None
         return None
     return _through_pipeline(decode_image(snap.getvalue(), "the snapshot"), state.preprocess_config(), "camera",
                              ("camera", snap.file_id))
+
+
+def pad_key(key: str) -> str:
+    """The pad's widget key: a new one after clear_pad, so a fresh, blank pad mounts."""
+    gen = st.session_state.get(f"{key}_pad_generation", 0)
+    return f"{key}_pad{gen or ''}"
+
+
+def clear_pad(key: str) -> None:
+    """A blank pad next time (a new pad mounts under a new key) and no shared drawing: after saving a digit."""
+    from dashboard.pad import DRAWING_KEY
+
+    st.session_state[f"{key}_pad_generation"] = st.session_state.get(f"{key}_pad_generation", 0) + 1
+    st.session_state[DRAWING_KEY] = None
 
 
 def trail(key: str, d: YourDigit | None, probs: np.ndarray | None) -> list[np.ndarray]:

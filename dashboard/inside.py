@@ -73,13 +73,13 @@ def numpy_inside(run, key: str) -> None:
                     _answer(d, ins.probs, key, "Softmax regression")
                 st.markdown("**Which pixels voted for which digit.** Each class's score is the sum over the pixels of "
                             "*input × template*, plus a bias; below, that product for every pixel and class.")
-                chart(charts.class_votes(ins.votes, ins.logits, ins.probs), key=f"{key}_votes")
+                chart(charts.class_votes(ins.votes, ins.logits, ins.probs), key=f"{key}_votes_chart")
             else:
                 ins = explain.mlp_inside(params, d.image)
                 with c[1]:
                     _answer(d, ins.probs, key, "The MLP")
-                chart(charts.hidden_units(ins.hidden, ins.top), key=f"{key}_hidden")
-                chart(charts.top_units(ins.weights, ins.top, ins.contribution, ins.answer), key=f"{key}_top")
+                chart(charts.hidden_units(ins.hidden, ins.top), key=f"{key}_hidden_chart")
+                chart(charts.top_units(ins.weights, ins.top, ins.contribution, ins.answer), key=f"{key}_top_chart")
                 st.caption(f"Each unit's share of the score for {ins.answer} is its activation times its weight to "
                            f"{ins.answer}; the {len(ins.top)} largest shares are shown, with the input pattern each "
                            "unit responds to.")

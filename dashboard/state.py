@@ -230,3 +230,50 @@ def read_contract(path: str) -> dict:
     from core.contract import read_contract as read
 
     return read(Path(path))
+
+
+# --- the model the Camera and Deploy pages use -----------------------------------------------------------
+
+MODEL_KEY = "model_choice"  # st.session_state: the path of the model this session uses (Camera, Deploy, Teach)
+
+
+def model_choices() -> dict[str, Path]:
+    """Every usable exported model, by label: the shipped one, then each saved CNN run's exported ONNX files that
+    have a contract (fine-tuned ones first, newest first)."""
+    from core.inference import default_model_path
+
+    out = {"shipped model (core/assets/model.onnx)": default_model_path()}
+    runs = sorted(saved_runs(("cnn",)), key=lambda r: ("finetuned" not in r.kind, -r.mtime))
+    for run in runs:
+        for p in sorted((run.path / "onnx").glob("*.onnx")):
+            if p.with_suffix(".json").is_file():
+                what = "fine-tuned on your digits" if "finetuned" in run.kind else p.stem.removeprefix("model.")
+                acc = f", {run.test_accuracy:.2%} on MNIST test" if run.test_accuracy is not None else ""
+                out[f"{run.path.name} ({what}{acc})"] = p
+    return out
+
+
+def chosen_model(choices: dict[str, Path]) -> str:
+    """The label of this session's model among `choices` (the shipped one until another is picked)."""
+    want = st.session_state.get(MODEL_KEY)
+    return next((label for label, p in choices.items() if str(p) == want), next(iter(choices)))
+
+
+def use_model(path: Path) -> None:
+    st.session_state[MODEL_KEY] = str(path)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _onnx(path: str, mtime: float):
+    from core.inference import load_model
+
+    return load_model(Path(path))
+
+
+def onnx_model(path: Path):
+    """An exported model with its checked contract (the shipped one through shipped_model)."""
+    from core.inference import default_model_path
+
+    if Path(path) == default_model_path():
+        return shipped_model()
+    return _onnx(str(path), Path(path).stat().st_mtime)

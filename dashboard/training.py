@@ -60,7 +60,8 @@ def start(kind: str, cfg, trainer, save_partial=None, prefix: str | None = None)
         old.stop()
         st.session_state.pop(f"figs:{old.id}", None)
     run_dir = new_run_dir(prefix or kind)
-    job_id = state.registry().start(kind, cfg, *tracked(trainer, save_partial), run_dir)
+    run, partial = tracked(trainer, save_partial)
+    job_id = state.registry().start(kind, cfg, run, run_dir, partial)
     st.session_state[job_key(kind)] = job_id
     return job_id
 
@@ -248,7 +249,7 @@ def numpy_controls(key: str, cls, epochs: int) -> object | None:
     """The phase 1-2 training form; returns the config when Start is pressed."""
     d = cls()
     with st.form(f"{key}_controls", border=True):
-        c = st.columns(7 if hasattr(d, "hidden") else 6)
+        c = st.columns(4)  # four to a row: narrower inputs cut their numbers off ("0.100(")
         cfg = {
             "epochs": c[0].number_input("Epochs", 1, 200, epochs, key=f"{key}_epochs"),
             "lr": c[1].number_input("Learning rate", 0.0005, 5.0, d.lr, step=0.01, format="%.4f", key=f"{key}_lr",
@@ -256,16 +257,16 @@ def numpy_controls(key: str, cls, epochs: int) -> object | None:
             "batch_size": c[2].select_slider("Batch size", [16, 32, 64, 128, 256, 512, 1024], d.batch_size,
                                              key=f"{key}_batch"),
             "momentum": c[3].slider("Momentum", 0.0, 0.99, d.momentum, 0.01, key=f"{key}_momentum"),
-            "seed": c[4].number_input("Seed", 0, 2**31 - 1, d.seed, key=f"{key}_seed"),
-            "max_steps": c[5].number_input("Max steps", 0, 10**7, 0, key=f"{key}_max_steps",
-                                           help="Stop after this many SGD steps (0 = run every epoch)") or None,
         }
+        c = st.columns(4)
+        cfg["seed"] = c[0].number_input("Seed", 0, 2**31 - 1, d.seed, key=f"{key}_seed")
+        cfg["max_steps"] = c[1].number_input("Max steps", 0, 10**7, 0, key=f"{key}_max_steps",
+                                             help="Stop after this many SGD steps (0 = run every epoch)") or None
         if hasattr(d, "hidden"):
-            cfg["hidden"] = c[6].select_slider("Hidden units", [16, 32, 64, 128, 256, 512, 1024], d.hidden,
+            cfg["hidden"] = c[2].select_slider("Hidden units", [16, 32, 64, 128, 256, 512, 1024], d.hidden,
                                                key=f"{key}_hidden")
-        c = st.columns([2, 1, 5], vertical_alignment="bottom")
-        go = c[0].form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
-        cfg["threads"] = threads_input(c[1], key)
+        cfg["threads"] = threads_input(c[3], key)
+        go = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
     # Weights snapshots are free for NumPy nets (each step makes new arrays): take one per logged step, so the
     # live pictures are fresh and a stopped run keeps its latest weights.
     return cls(**cfg, log_every=10, snapshot_every=10) if go else None
@@ -286,6 +287,8 @@ def numpy_phase(kind: str, cls, key: str, draw_weights: Callable[[object, object
         live_panel(kind, draw_weights)
     st.subheader("Results")
     run = run_picker((kind,), key=f"{key}_run")
-    if run is not None:
+    if run is None:
+        st.caption("Once a run is saved, draw a digit here and see what this network makes of it.")
+    else:
         with friendly("the saved run"):
             numpy_results(run, draw_weights, key)

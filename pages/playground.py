@@ -1,5 +1,6 @@
 """Playground: every stage of the camera preprocessing, live under the sliders, with the model's answer."""
 
+import dataclasses
 import json
 
 import streamlit as st
@@ -8,10 +9,33 @@ from core.images import decode_image
 from core.live import draw_box
 from core.preprocess import PreprocessConfig
 from dashboard import charts, compute, state
-from dashboard.widgets import data_gate, friendly
+from dashboard.pad import drawing_pad
+from dashboard.widgets import chart, data_gate, friendly
 
 STEPS = {"112 → 56 → 28 (seed)": [112, 56, 28], "70 → 28": [70, 28], "56 → 28": [56, 28], "one step to 28": [28],
          "112 → 56 (work at 56)": [112, 56]}
+WIDGETS = {"box": "pg_box", "radius": "pg_radius", "offset": "pg_offset", "gain": "pg_gain", "steps": "pg_steps",
+           "framing": "pg_framing", "drop_border_ink": "pg_edge"}  # setting -> its widget's key
+
+
+def step_name(steps: list) -> str:
+    return next((n for n, s in STEPS.items() if list(s) == list(steps)), " → ".join(map(str, steps)) + " (current)")
+
+
+def widget_values(d: dict) -> dict:
+    """The widgets' values that show the settings `d`."""
+    return {"pg_box": int(d["box"] or 140), "pg_radius": int(d["radius"]), "pg_offset": float(d["offset"]),
+            "pg_gain": float(d["gain"]), "pg_steps": step_name(d["steps"]), "pg_framing": bool(d["framing"]),
+            "pg_edge": bool(d["drop_border_ink"])}
+
+
+def reset_to_model() -> None:
+    """Before the widgets are drawn: the stored settings AND every slider back to the model's (a callback, so the
+    browser's sliders are told their new values too)."""
+    d = state.default_preprocess()
+    st.session_state[state.PREPROCESS_KEY] = d
+    st.session_state.update(widget_values(d))
+
 
 st.title("Playground — from a photo to the model's 28×28")
 st.markdown(
@@ -21,14 +45,16 @@ st.markdown(
     "stage. Your settings follow you to the **Camera** and **Deploy** pages."
 )
 
-src = st.radio("Image source", ["Camera-like samples", "Upload a photo", "Snapshot"], horizontal=True,
+src = st.radio("Image source", ["Camera-like samples", "Draw", "Upload a photo", "Snapshot"], horizontal=True,
                key="pg_source", help="Samples are real MNIST test digits rendered as ink on paper by core.camera_set")
-frame, label = None, None
+frame, label, drawn = None, None, src == "Draw"
 with friendly("the image source", warn=True):
     if src == "Camera-like samples":
         if data_gate("pg"):
             i = st.slider("Sample", 0, 199, 0, key="pg_sample")
             frame, label = compute.camera_like(i)
+    elif drawn:
+        frame, _ = drawing_pad("pg_pad")
     elif src == "Upload a photo":
         up = st.file_uploader("A photo of one digit on paper (PNG/JPEG)", type=["png", "jpg", "jpeg", "bmp", "webp"],
                               key="pg_upload")
@@ -40,67 +66,77 @@ with friendly("the image source", warn=True):
             frame = decode_image(snap.getvalue(), "the snapshot")
 
 cur = state.preprocess_settings()
-c = st.columns(7)
-new = dict(cur)
-new["box"] = c[0].slider("Box (px)", 40, 480, int(cur["box"] or 140), 4, key="pg_box", help="Target box side")
-new["radius"] = c[1].slider("Threshold radius", 0, 12, int(cur["radius"]), key="pg_radius")
-new["offset"] = c[2].slider("Offset", 0.0, 40.0, float(cur["offset"]), 0.5, key="pg_offset",
-                            help="Ink if darker than the local mean by more than this (gray levels)")
-new["gain"] = c[3].slider("Gain", 1.0, 80.0, float(cur["gain"]), 1.0, key="pg_gain",
-                          help="Gray levels below the mean for full-strength ink")
+for k, v in widget_values(cur).items():
+    st.session_state.setdefault(k, v)
 steps = dict(STEPS)
-now = next((n for n, s in steps.items() if list(s) == list(cur["steps"])), None)
-if now is None:  # settings from elsewhere (the model's contract, an imported JSON): offer them as they are
-    now = " → ".join(map(str, cur["steps"])) + " (current)"
-    steps[now] = list(cur["steps"])
-names = list(steps)
-new["steps"] = steps[c[4].selectbox("Downscale steps", names, names.index(now), key="pg_steps")]
-new["framing"] = c[5].toggle("MNIST framing", bool(cur["framing"]), key="pg_framing")
-new["drop_border_ink"] = c[6].toggle("Drop edge ink", bool(cur["drop_border_ink"]), key="pg_edge")
-with friendly("the settings"):
-    PreprocessConfig.from_dict(new)  # refuse impossible combinations before storing them
-    st.session_state[state.PREPROCESS_KEY] = new
-b = st.columns([1, 1, 2, 2])
-if b[0].button("Model's settings", icon=":material/undo:", key="pg_reset"):
-    st.session_state[state.PREPROCESS_KEY] = state.default_preprocess()
-    for k in ("pg_box", "pg_radius", "pg_offset", "pg_gain", "pg_steps", "pg_framing", "pg_edge"):
-        st.session_state.pop(k, None)
-    st.rerun()
-b[1].download_button("Settings JSON", json.dumps(new, indent=2), "preprocess.json", "application/json",
-                     icon=":material/save:", key="pg_json")
-b[2].page_link("../pages/deploy.py", label="Export to the web bundle", icon=":material/inventory_2:")
+steps.setdefault(step_name(cur["steps"]), list(cur["steps"]))  # settings from elsewhere: offered as they are
+left, right = st.columns([2, 3])  # on a phone: the 28x28 first, the sliders right under it
+with right:
+    c = st.columns(2)
+    new = dict(cur)
+    new["box"] = c[0].slider("Box (px)", 40, 480, step=4, key="pg_box", disabled=drawn,
+                             help="Target box side (a drawing's box is the whole pad)")
+    new["radius"] = c[1].slider("Threshold radius", 0, 12, key="pg_radius")
+    new["offset"] = c[0].slider("Offset", 0.0, 40.0, step=0.5, key="pg_offset",
+                                help="Ink if darker than the local mean by more than this (gray levels)")
+    new["gain"] = c[1].slider("Gain", 1.0, 80.0, step=1.0, key="pg_gain",
+                              help="Gray levels below the mean for full-strength ink")
+    new["steps"] = steps[c[0].selectbox("Downscale steps", list(steps), key="pg_steps")]
+    t = c[1].columns(2)
+    new["framing"] = t[0].toggle("MNIST framing", key="pg_framing")
+    new["drop_border_ink"] = t[1].toggle("Drop edge ink", key="pg_edge")
+    with friendly("the settings"):
+        PreprocessConfig.from_dict(new)  # refuse impossible combinations before storing them
+        st.session_state[state.PREPROCESS_KEY] = new
+    b = st.columns(3)
+    b[0].button("Model's settings", icon=":material/undo:", key="pg_reset", on_click=reset_to_model)
+    b[1].download_button("Settings JSON", json.dumps(new, indent=2), "preprocess.json", "application/json",
+                         icon=":material/save:", key="pg_json")
+    b[2].page_link("../pages/deploy.py", label="To the web bundle", icon=":material/inventory_2:")
 
 if frame is None:
-    st.info("Pick a sample, upload a photo or take a snapshot to see the pipeline.", icon=":material/image:")
+    left.info("Pick a sample, draw, upload a photo or take a snapshot to see the pipeline.", icon=":material/image:")
     st.stop()
 
 with friendly("the pipeline"):
-    out = compute.pipeline(frame, new)
+    cfg = PreprocessConfig.from_dict(new)
+    out = compute.pipeline(frame, (dataclasses.replace(cfg, box=None) if drawn else cfg).to_dict())
     s = out["stages"]
-    shown = frame.copy()
+    model = state.shipped_model()
+    with left:
+        chart(charts.digit_heatmap(s.image, meta="pg-input", title="Your settings: the 28×28 the model sees"),
+              "pg_in_yours")
+        if s.reason is None:
+            a = model.answers(s.image[None])[0]
+            st.metric("The model reads", str(a.digit) if a.digit is not None else a.reason,
+                      f"{a.confidence:.0%} sure" + (f" · true digit {label}" if label is not None else ""),
+                      delta_color="off")
+        else:
+            st.warning(f"No digit: {s.reason}.", icon=":material/visibility_off:")
+    shown = frame.copy() if frame.ndim == 3 and frame.shape[2] == 3 else frame[..., :3].copy()
     draw_box(shown, s.box[0], s.box[1], s.box[2], (228, 87, 46), t=max(2, frame.shape[1] // 200))
     film = [("crop", s.crop / 255.0)] + [(f"{d.shape[0]}px", d / 255.0) for d in s.downscales]
     film += [("gray", s.gray / 255.0), ("local mean", s.mean / 255.0), ("ink mask", s.ink),
              ("kept ink", s.kept), ("model input", s.image)]
     c1, c2 = st.columns([1, 3])
-    c1.plotly_chart(charts.picture(shown, "pg-frame", 230, title=f"{frame.shape[1]}×{frame.shape[0]} frame"),
-                    key="pg_frame")
-    c2.plotly_chart(charts.filmstrip(film), key="pg_film")
+    chart(charts.picture(shown, "pg-frame", 230, title=f"{frame.shape[1]}×{frame.shape[0]} frame"), "pg_frame", c1)
+    chart(charts.filmstrip(film), "pg_film", c2)
     st.caption(f"Pipeline time for this frame: {out['ms']:.1f} ms" + (f" · true digit: {label}" if label is not None
-                                                                       else ""))
+                                                                       else "")
+               + (" · a drawing's target box is the whole pad" if drawn else ""))
 
-    seed_out = compute.pipeline(frame, PreprocessConfig.seed().to_dict())["stages"]
-    model = state.shipped_model()
+    seed_cfg = PreprocessConfig.seed().to_dict() | ({"box": None} if drawn else {})
+    seed_out = compute.pipeline(frame, seed_cfg)["stages"]
     c = st.columns(4)
     pairs = (("Your settings", s), ("The seed's settings", seed_out))
     for col, (who, stg) in zip((c[0:2], c[2:4]), pairs, strict=True):
-        col[0].plotly_chart(charts.digit_heatmap(stg.image, meta="model-input" if stg is s else "seed-input",
-                                                 title=f"{who}: 28×28"), key=f"pg_in_{who}")
+        chart(charts.digit_heatmap(stg.image, meta="model-input" if stg is s else "seed-input",
+                                   title=f"{who}: 28×28"), f"pg_in_{who}", col[0])
         if stg.reason is None:
-            p = model.probabilities(stg.image[None])[0]
-            col[1].plotly_chart(charts.probability_bars(p, meta="pg-probs" if stg is s else "seed-probs",
-                                                        title=f"→ {int(p.argmax())} ({p.max():.0%})"),
-                                key=f"pg_p_{who}")
+            a = model.answers(stg.image[None])[0]
+            chart(charts.probability_bars(a.probabilities, meta="pg-probs" if stg is s else "seed-probs",
+                                          title=f"→ {a.digit} ({a.confidence:.0%})" if a.digit is not None
+                                          else f"→ {a.reason}"), f"pg_p_{who}", col[1])
         else:
             col[1].warning(f"No digit: {stg.reason}.", icon=":material/visibility_off:")
     seed = PreprocessConfig.seed().to_dict()
