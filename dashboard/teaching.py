@@ -15,6 +15,7 @@ from dashboard.widgets import chart, stat_row
 
 PARTS = {"held_out": "your held-out digits (never trained on)", "trained_on": "your trained-on digits",
          "mnist_test": "MNIST test (10,000 digits)"}
+SHORT = {"held_out": "your held out", "trained_on": "your trained on", "mnist_test": "MNIST test"}
 
 
 def clock(s: collection.Sample) -> str:
@@ -30,7 +31,7 @@ def collection_panel(key: str) -> None:
                    f"{collection.HOLD_OUT_EVERY}th is held out to measure the gain.")
         return
     stat_row([("Saved", str(len(samples))), ("Trained on", str(len(trained))), ("Held out", str(len(held))),
-              ("Digits covered", "".join(str(d) for d in sorted({s.label for s in samples})))])
+              ("Digits covered", ", ".join(str(d) for d in sorted({s.label for s in samples})))])
     images, _ = collection.load(samples)
     rows = [{"digit": charts.png_uri(np.repeat(img[..., None], 3, axis=2)), "label": s.label,
              "kept for": "measuring (held out)" if s.split == collection.HELD_OUT else "training",
@@ -88,11 +89,11 @@ def results_panel(key: str) -> None:
     table = [{"measured on": PARTS[k], "digits": ba[k]["n"],
               "before (shipped)": f"{ba[k]['before']:.2%}" if ba[k]["n"] else "—",
               "after (fine-tuned)": f"{ba[k]['after']:.2%}" if ba[k]["n"] else "—",
-              "change (pp)": f"{(ba[k]['after'] - ba[k]['before']) * 100:+.2f}" if ba[k]["n"] else "—"}
+              "Δ (pp)": f"{(ba[k]['after'] - ba[k]['before']) * 100:+.2f}" if ba[k]["n"] else "—"}
              for k in PARTS]
     c = st.columns([3, 2])
     c[0].dataframe(table, hide_index=True)
-    chart(charts.before_after({PARTS[k]: (ba[k]["before"], ba[k]["after"]) for k in PARTS if ba[k]["n"]}),
+    chart(charts.before_after({SHORT[k]: (ba[k]["before"], ba[k]["after"]) for k in PARTS if ba[k]["n"]}),
           f"{key}_before_after", c[1])
     if not ba["held_out"]["n"]:
         st.info(f"No held-out digits yet: every {collection.HOLD_OUT_EVERY}th digit you save is held out. Save more "
