@@ -45,7 +45,7 @@ def _click_start(page) -> None:
 def _set_number(page, label: str, value: int) -> None:
     box = page.get_by_label(label, exact=True)
     box.fill(str(value))
-    box.press("Enter")
+    box.press("Tab")  # not Enter: inside a form, Enter submits it (and would start a second run)
 
 
 def _wait_finished(page, timeout: float) -> float:

@@ -81,7 +81,7 @@ def accuracy_curve(history: Sequence[dict], evals: Sequence[dict] = (), height: 
     test = sorted(list(evals) + list(history), key=lambda h: h["step"]) if by_step else list(history)
     xy = ([h[key] for h in history], [h["train_accuracy"] for h in history],
           [h[key] for h in test], [h["test_accuracy"] for h in test])
-    if fig is not None and fig.layout.xaxis.title.text == key:
+    if fig is not None and fig.layout.xaxis.title.text == key and not fig.layout.annotations:  # not the empty axis
         (fig.data[0].x, fig.data[0].y), (fig.data[1].x, fig.data[1].y) = xy[:2], xy[2:]
         return fig
     fig = go.Figure()
@@ -179,10 +179,11 @@ def softmax_templates(W: np.ndarray, height: int = 200, fig: go.Figure | None = 
     return fig
 
 
-def first_layer_units(W1: np.ndarray, n: int = 64, height: int = 360, fig: go.Figure | None = None) -> go.Figure:
-    """Phase 2's first layer: the input weights of the first `n` hidden units as 28x28 pictures."""
+def first_layer_units(W1: np.ndarray, n: int = 64, height: int = 320, fig: go.Figure | None = None) -> go.Figure:
+    """Phase 2's first layer: the input weights of the first `n` hidden units as 28x28 pictures, 16 to a row (the
+    picture spans the page's width)."""
     n = min(n, W1.shape[1])
-    cols = int(np.ceil(np.sqrt(n)))
+    cols = min(16, n)
     tiles = signed_tiles(W1[:, :n].T.reshape(n, 28, 28))
     img = mosaic(diverging_rgb(tiles), cols=cols, pad=2, fill=255)
     return picture(img, "first-layer-units", height, title=f"First-layer weights of {n} hidden units", fig=fig,

@@ -13,8 +13,7 @@ from core import collection
 from dashboard import charts, state, training
 from dashboard.widgets import chart, stat_row
 
-PARTS = {"held_out": "your held-out digits (never trained on)", "trained_on": "your trained-on digits",
-         "mnist_test": "MNIST test (10,000 digits)"}
+PARTS = {"held_out": "your held-out digits", "trained_on": "your trained-on digits", "mnist_test": "MNIST test"}
 SHORT = {"held_out": "your held out", "trained_on": "your trained on", "mnist_test": "MNIST test"}
 
 
@@ -86,13 +85,14 @@ def results_panel(key: str) -> None:
     ba, t = m["before_after"], m.get("timings") or {}
     st.markdown(f"**Before and after** (int8 models, as the Camera runs them): fine-tuned in "
                 f"{t.get('train_seconds', 0):.1f} s, exported in {t.get('export_seconds', 0):.1f} s.")
-    table = [{"measured on": PARTS[k], "digits": ba[k]["n"],
-              "before (shipped)": f"{ba[k]['before']:.2%}" if ba[k]["n"] else "—",
-              "after (fine-tuned)": f"{ba[k]['after']:.2%}" if ba[k]["n"] else "—",
+    table = [{"measured on": f"{PARTS[k]} ({ba[k]['n']:,})", "digits": ba[k]["n"],
+              "before": f"{ba[k]['before']:.2%}" if ba[k]["n"] else "—",
+              "after": f"{ba[k]['after']:.2%}" if ba[k]["n"] else "—",
               "Δ (pp)": f"{(ba[k]['after'] - ba[k]['before']) * 100:+.2f}" if ba[k]["n"] else "—"}
              for k in PARTS]
     c = st.columns([3, 2])
-    c[0].dataframe(table, hide_index=True)
+    c[0].dataframe(table, hide_index=True, column_config={"digits": None})
+    c[0].caption("Before: the shipped model; after: the fine-tuned one. Held-out digits were never trained on.")
     chart(charts.before_after({SHORT[k]: (ba[k]["before"], ba[k]["after"]) for k in PARTS if ba[k]["n"]}),
           f"{key}_before_after", c[1])
     if not ba["held_out"]["n"]:

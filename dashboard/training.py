@@ -286,6 +286,12 @@ def numpy_phase(kind: str, cls, key: str, draw_weights: Callable[[object, object
     with friendly("the live view"):
         live_panel(kind, draw_weights)
     st.subheader("Results")
+    job = current(kind)
+    if job is not None and not job.view().running and st.session_state.get(f"{key}_shown_job") != job.id:
+        st.session_state[f"{key}_shown_job"] = job.id  # a run of this session just ended: show it, once
+        done = [r for r in state.saved_runs((kind,)) if r.path == job.view().run_dir]
+        if done:
+            st.session_state[f"{key}_run"] = done[0].label
     run = run_picker((kind,), key=f"{key}_run")
     if run is None:
         st.caption("Once a run is saved, draw a digit here and see what this network makes of it.")
