@@ -1,4 +1,4 @@
-"""Camera: live recognition over WebRTC; the frame callback (dashboard.camera) runs core on its own thread."""
+"""Camera: live recognition over WebRTC; the frame callback (core.live) runs core on its own thread."""
 
 import os
 import time
