@@ -211,7 +211,10 @@ def page_checks(page, name: str) -> dict:
         box = B.figure_box(page, meta)
         out["tile_px"] = box["image"]["width"] * tile / total if box and box.get("image") else None
     if name == "deploy":
+        page.locator("[data-testid=stDataFrame] tbody tr").first.wait_for(state="attached", timeout=30_000)
         out["table_rows"] = B.table_rows(page)
+        files = page.get_by_text(re.compile(r"^\d+ files in the bundle"))
+        out["files"] = int(files.first.inner_text().split()[0]) if files.count() else None
     return out
 
 

@@ -50,6 +50,7 @@ if data and st.session_state.get("dep_zip_for") == (choice, str(settings)):
     st.download_button(f"Download digit-web.zip ({len(data) / 1e6:.1f} MB)", data, "digit-web.zip", "application/zip",
                        type="primary", icon=":material/download:", key="dep_download")
     st.dataframe(files, hide_index=True, height=35 * (len(files) + 1) + 3)  # every row, the 14 MB wasm included
+    st.caption(f"{len(files)} files in the bundle.")
 elif data:
     st.caption("The model or the settings changed since the last build: build again.")
 

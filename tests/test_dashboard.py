@@ -528,6 +528,8 @@ def test_charts_fixes():
     assert charts.accuracy_curve(hist).layout.xaxis.dtick >= 2  # 14 epochs: at most 8 labels, no collisions
     empty = charts.accuracy_curve([])
     assert tuple(empty.layout.yaxis.range) == (0, 1)  # not -100 %..400 %
+    live = charts.accuracy_curve(hist, fig=empty)  # the live chart once points arrive: a real axis again
+    assert live.layout.yaxis.range is None and not live.layout.annotations and len(live.data[1].y) == 14
     mis = charts.misclassified(np.zeros((16, 28, 28), np.uint8), np.arange(16) % 10, np.full((16, 10), 0.1))
     assert any(t.name == "true digit" for t in mis.data)  # the true digit marked even when its bar is tiny
     bar_axes = [a for a in mis.layout if a.startswith("xaxis") and mis.layout[a].tickvals]
