@@ -46,7 +46,7 @@ def test_camera_page_shows_the_right_digit_large(browser_run):
     cam = browser_run["camera"]  # how fast: `python -m core bench dashboard` measures it
     assert cam["shown"] == str(cam["expected"]), cam["history"]
     assert cam["detail"].startswith("640×480"), cam["detail"]  # the clip's frames arrive at full size
-    assert all(h and h >= 320 for h in cam["chart_heights"].values()), cam["chart_heights"]  # not 160 px
+    assert cam["chart_heights"] and all(h and h >= 320 for h in cam["chart_heights"].values()), cam  # not 160 px
 
 
 def test_training_from_the_browser_finishes_and_is_drawn(browser_run):
