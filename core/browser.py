@@ -160,7 +160,8 @@ def page_latency_ms(page, image, groups: int = 30, per_group: int = 50) -> float
 
 NETNS_ENV = "DIGITS_IN_NETNS"
 PAGES = {"home": "", "phase1": "phase1", "phase2": "phase2", "phase3": "phase3", "phase4": "phase4",
-         "playground": "playground", "camera": "camera", "deploy": "deploy"}
+         "playground": "playground", "camera": "camera", "teach": "teach", "deploy": "deploy"}
+DESKTOP, PHONE = {"width": 1440, "height": 900}, {"width": 390, "height": 844}  # the README tour's two sizes
 
 
 # --- the namespace ------------------------------------------------------------------------------------------
@@ -299,3 +300,95 @@ def metric_value(page, label: str) -> str | None:
     if m.count() == 0:
         return None
     return m.first.locator("[data-testid='stMetricValue']").inner_text().strip()
+
+
+# --- what a page looks like: geometry read in the browser -------------------------------------------------------
+
+_FIGURE_JS = "(meta) => [...document.querySelectorAll('.js-plotly-plot')].find(e => e.layout && e.layout.meta === meta)"
+
+
+def figure_box(page, meta: str) -> dict | None:
+    """The on-screen box of the plotly figure whose layout.meta is `meta` (and of its picture, if it has one)."""
+    return page.evaluate(f"""(meta) => {{
+        const el = ({_FIGURE_JS})(meta);
+        if (!el) return null;
+        const r = el.getBoundingClientRect(), img = el.querySelector('.imagelayer image, image');
+        const i = img ? img.getBoundingClientRect() : null;
+        return {{left: r.left, top: r.top, width: r.width, height: r.height, bottom: r.bottom,
+                 image: i ? {{width: i.width, height: i.height}} : null}};
+    }}""", meta)
+
+
+def overlapping_labels(page, meta: str) -> list[list[str]]:
+    """Pairs of a figure's annotation texts (e.g. subplot titles) whose boxes overlap on screen."""
+    return page.evaluate(f"""(meta) => {{
+        const el = ({_FIGURE_JS})(meta);
+        if (!el) return [];
+        const boxes = [...el.querySelectorAll('.annotation-text')].map(t => [t.textContent, t.getBoundingClientRect()]);
+        const out = [];
+        for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {{
+            const [a, ra] = boxes[i], [b, rb] = boxes[j];
+            if (ra.width && rb.width && ra.left < rb.right - 1 && rb.left < ra.right - 1 && ra.top < rb.bottom - 1
+                && rb.top < ra.bottom - 1) out.push([a, b]);
+        }}
+        return out;
+    }}""", meta)
+
+
+def cut_off_inputs(page) -> list[str]:
+    """Text boxes and select values whose text does not fit (their content is wider than the box): '0.100(' ."""
+    return page.evaluate("""() => {
+        const main = document.querySelector('[data-testid=stMain]'), out = [];
+        for (const el of main.querySelectorAll('input[type=text], input[type=number], input:not([type])')) {
+            if (el.offsetParent && el.scrollWidth > el.clientWidth + 1) out.push(el.value);
+        }
+        for (const box of main.querySelectorAll('[data-testid=stSelectbox] [data-baseweb=select] div')) {
+            if (!box.children.length && box.textContent && box.scrollWidth > box.clientWidth + 1)
+                out.push(box.textContent);
+        }
+        return out;
+    }""")
+
+
+def visible_toolbars(page) -> int:
+    """Plotly toolbars (mode bars) on the page: on a phone they sit over the chart titles."""
+    return page.evaluate("() => document.querySelectorAll('.modebar-container .modebar').length")
+
+
+def table_columns(page, index: int = 0) -> list[str]:
+    """Headers of the columns a dataframe actually shows (its grid renders only what is in view)."""
+    return page.evaluate("""(i) => {
+        const df = document.querySelectorAll('[data-testid=stDataFrame]')[i];
+        return df ? [...df.querySelectorAll('th')].map(t => t.textContent) : [];
+    }""", index)
+
+
+def table_rows(page, index: int = 0) -> int:
+    """Body rows a dataframe shows without scrolling (its grid renders only what is in view)."""
+    return page.evaluate("""(i) => {
+        const df = document.querySelectorAll('[data-testid=stDataFrame]')[i];
+        return df ? df.querySelectorAll('tbody tr').length : 0;
+    }""", index)
+
+
+def element_box(page, selector: str, text: str | None = None) -> dict | None:
+    """The on-screen box of the first element matching `selector` (and holding `text`, when given)."""
+    loc = page.locator(selector)
+    if text is not None:
+        loc = loc.filter(has_text=text)
+    return loc.first.bounding_box() if loc.count() else None
+
+
+def draw_strokes(page, strokes, canvas: str = "canvas.digit-pad-canvas", steps: int = 4) -> None:
+    """Draw strokes given in the unit square (core.handwriting) on the page's drawing pad with the mouse."""
+    pad = page.locator(canvas).first
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    for stroke in strokes:
+        x, y = stroke[0]
+        page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=steps)
+        page.mouse.up()
+        time.sleep(0.3)

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         ("preprocess", "preprocess", "camera pipeline accuracy and latency vs references"),
         ("web", "web", "static web page: bundle size, first prediction, per-frame latency"),
         ("dashboard", "dashboard", "dashboard: camera fps, live-training overhead, page open times"),
+        ("finetune", "finetune", "fine-tune the CNN on one writer's 50 digits: seconds, MNIST kept"),
     )},
 }
 BENCHMARKS = [name.split()[1] for name in COMMANDS if name.startswith("bench ")]  # `make bench` runs each

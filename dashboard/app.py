@@ -26,12 +26,13 @@ PAGES = {
     "Live": [
         st.Page("../pages/playground.py", title="Playground", icon=":material/tune:", url_path="playground"),
         st.Page("../pages/camera.py", title="Camera", icon=":material/photo_camera:", url_path="camera"),
+        st.Page("../pages/teach.py", title="Teach it your handwriting", icon=":material/draw:", url_path="teach"),
         st.Page("../pages/deploy.py", title="Deploy", icon=":material/inventory_2:", url_path="deploy"),
     ],
 }
 
 st.set_page_config(page_title="Digit Inference Engine", page_icon="✍️", layout="wide")
-from dashboard.state import warm_up  # noqa: E402
+from dashboard.startup import warm_up  # noqa: E402
 
 nav = st.navigation(PAGES)
 warm_up()

@@ -14,7 +14,6 @@ import numpy as np
 import streamlit as st
 
 from core.errors import UserError
-from core.numpy_nets import softmax
 from dashboard import state
 from dashboard.runs import weights_file
 
@@ -48,7 +47,7 @@ def _rows_from_ladder(doc: dict | list | None) -> list[dict]:
             "phase": it.get("phase") or _phase(name), "model": name, "source": "core/assets/ladder.json",
             "test_accuracy": it.get("test_accuracy", it.get("published_accuracy")),
             "params": it.get("params"), "size_bytes": it.get("size_bytes"), "latency_ms": lat,
-            "train_s": it.get("train_seconds"), "shipped": name.lower().startswith("shipped"),
+            "train_s": it.get("train_seconds"), "shipped": name.lower().startswith("shipped"), "partial": False,
         })
     return rows
 
@@ -65,7 +64,7 @@ def ladder_rows() -> list[dict]:
                          "test_accuracy": met.get("test_accuracy"),
                          "params": (m.contract.get("architecture") or {}).get("params"),
                          "size_bytes": m.contract.get("size_bytes"), "latency_ms": lat, "train_s": None,
-                         "shipped": True})
+                         "shipped": True, "partial": False})
     except UserError:
         pass
     for run in state.saved_runs():
@@ -73,8 +72,21 @@ def ladder_rows() -> list[dict]:
         rows.append({"phase": _phase(run.kind), "model": run.kind, "source": f"runs/{run.path.name}",
                      "test_accuracy": run.test_accuracy, "params": run.params,
                      "size_bytes": wf.stat().st_size if wf else None, "latency_ms": None,
-                     "train_s": (run.metrics.get("timings") or {}).get("train_seconds"), "shipped": False})
+                     "train_s": (run.metrics.get("timings") or {}).get("train_seconds"), "shipped": False,
+                     "partial": partial_run(run)})
     return rows
+
+
+def partial_run(run) -> str | None:
+    """Why a saved run is not a showcase model (stopped early, cut short by max steps, a fine-tuned variant), if so."""
+    cfg = run.metrics.get("config") or {}
+    if run.stopped:
+        return "stopped early"
+    if cfg.get("max_steps"):
+        return f"cut short at {cfg['max_steps']} steps"
+    if "finetuned" in run.kind:
+        return "fine-tuned on your digits"
+    return None
 
 
 def ladder_caption() -> str:
@@ -89,7 +101,8 @@ def ladder_caption() -> str:
     if lat.get("ratio"):
         parts.append(f"the shipped model takes {lat['shipped_ms'] * 1e3:.0f} µs per image, "
                      f"{lat['ratio']:.2f}× the seed's network")
-    when = f" Measured {doc['generated']} by `{doc['command']}`." if doc.get("generated") and doc.get("command") else ""
+    when = f" Measured on {str(doc['generated'])[:10]} by `python -m core bench models`." if doc.get("generated") \
+        else ""
     return ("On this machine " + "; ".join(parts) + "." if parts else "") + when
 
 
@@ -108,7 +121,6 @@ def parity_report(weights: str | None, mtime: float, hidden: int, seed: int, ind
     from core import parity
     from core import torch_mlp as tm
     from core.data import flat
-    from core.runtime import median_seconds
 
     data = state.mnist()
     if weights:
@@ -124,22 +136,54 @@ def parity_report(weights: str | None, mtime: float, hidden: int, seed: int, ind
     lo = min(index, len(data.test_labels) - batch)
     X, y = flat(data.test_images[lo:lo + batch]), data.test_labels[lo:lo + batch].astype(np.intp)
     par = parity.parity(p, X, y)
-    lr, mom, l2 = 0.1, 0.9, 1e-4
-    t_np = median_seconds(lambda: parity.numpy_sgd_steps(p, X, y, lr, mom, l2), repeat=3)
-    t_t = median_seconds(lambda: parity.torch_sgd_steps(p, X, y, lr, mom, l2), repeat=3)
-    f_np = median_seconds(lambda: nn.logits(p, X), repeat=5)
-    xt = torch.from_numpy(X)
-    mod = tm.from_numpy(p)
+    return {"label": int(data.test_labels[index]), "image": data.test_images[index], "z_np": z_np, "z_t": z_t,
+            "parity": dataclasses.asdict(par), "tolerances": dict(parity.TOLERANCES),
+            "batch": batch, "hidden": p.W1.shape[1], "torch": torch.__version__, "numpy": np.__version__}
 
-    def fwd():
+
+PARITY_LABELS = {  # core.parity.Parity's fields, in words
+    "logits_f32": "logits (float32)", "loss_f64": "loss (float64)", "grads_f64": "every gradient (float64)",
+    "step_f64": "weights after 1 SGD step (float64)", "steps3_f64": "weights after 3 SGD steps (float64)",
+}
+
+
+@st.cache_data(show_spinner="Timing both frameworks…", max_entries=16)
+def parity_timings(weights: str | None, mtime: float, hidden: int, seed: int, batch: int, rounds: int = 15) -> dict:
+    """Milliseconds for a forward pass and for one SGD step on the same batch in NumPy and PyTorch, each timed over
+    `rounds` interleaved rounds: {operation: {"NumPy": [ms...], "PyTorch": [ms...]}}. Kept apart from the digit shown
+    (parity_report), so choosing another digit neither re-times nor moves the bars."""
+    import time
+
+    import torch
+
+    from core import numpy_nets as nn
+    from core import parity
+    from core import torch_mlp as tm
+    from core.data import flat
+
+    data = state.mnist()
+    p = state.numpy_weights(weights, mtime) if weights else nn.init_mlp(np.random.default_rng(seed), hidden)
+    X, y = flat(data.test_images[:batch]), data.test_labels[:batch].astype(np.intp)
+    xt, mod = torch.from_numpy(X), tm.from_numpy(p)
+
+    def fwd_torch():
         with torch.no_grad():
             mod(xt)
 
-    f_t = median_seconds(fwd, repeat=5)
-    return {"label": int(data.test_labels[index]), "image": data.test_images[index], "z_np": z_np, "z_t": z_t,
-            "parity": dataclasses.asdict(par), "tolerances": dict(parity.TOLERANCES),
-            "timings_ms": {"forward": (f_np * 1e3, f_t * 1e3), "one SGD step": (t_np * 1e3, t_t * 1e3)},
-            "batch": batch, "hidden": p.W1.shape[1], "torch": torch.__version__, "numpy": np.__version__}
+    ops = {"forward": (lambda: nn.logits(p, X), fwd_torch),
+           "one SGD step": (lambda: parity.numpy_sgd_steps(p, X, y, 0.1, 0.9, 1e-4),
+                            lambda: parity.torch_sgd_steps(p, X, y, 0.1, 0.9, 1e-4))}
+    out = {op: {"NumPy": [], "PyTorch": []} for op in ops}
+    for fns in ops.values():  # warm-up
+        for f in fns:
+            f()
+    for _ in range(rounds):
+        for op, fns in ops.items():
+            for who, f in zip(("NumPy", "PyTorch"), fns, strict=True):
+                t = time.perf_counter()
+                f()
+                out[op][who].append((time.perf_counter() - t) * 1e3)
+    return out
 
 
 # --- Phase 4: CNN inspection -------------------------------------------------------------------------------
@@ -153,16 +197,53 @@ def cnn_model(path: str, mtime: float):
     return model, cfg
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def cnn_feature_maps(path: str, mtime: float, index: int) -> dict:
+@st.cache_data(show_spinner=False, max_entries=8)
+def cnn_filters(path: str, mtime: float) -> np.ndarray:
+    """The first conv layer's kernels (C,1,k,k) of a saved network."""
     from core import cnn
 
     model, _ = cnn_model(path, mtime)
-    img = state.mnist().test_images[index]
-    maps = cnn.feature_maps(model, img)
-    probs = softmax(cnn.predict_logits(model, img[None]).astype(np.float64))[0]
-    w = model.state_dict()[cnn.FIRST_CONV].detach().numpy().copy()
-    return {"maps": maps, "probs": probs, "filters": w, "image": img}
+    return model.state_dict()[cnn.FIRST_CONV].detach().numpy().copy()
+
+
+@st.cache_data(show_spinner=False)
+def arch_summary(arch: str) -> dict:
+    """What an architecture is made of (core.cnn.build_model): conv stages, channels per stage, parameters."""
+    from torch import nn
+
+    from core import cnn
+
+    m = cnn.build_model(arch)
+    convs = [layer.out_channels for layer in m.features if isinstance(layer, nn.Conv2d)]
+    return {"stages": sum(isinstance(layer, nn.MaxPool2d) for layer in m.features), "channels": convs,
+            "batchnorm": any(isinstance(layer, nn.BatchNorm2d) for layer in m.features), "params": cnn.num_params(m)}
+
+
+def cnn_networks() -> dict[str, Path]:
+    """CNN weights to look inside: the shipped network's (core.finetune.base_model_path), then every saved CNN run."""
+    from core.errors import UserError
+    from core.finetune import base_model_path
+
+    out = {}
+    try:
+        base = base_model_path()
+        out[f"the shipped network ({base.parent.name}/{base.name})"] = base
+    except UserError:
+        pass
+    for run in state.saved_runs(("cnn",)):
+        wf = weights_file(run.path)
+        if wf is not None and wf.suffix == ".pt" and wf not in out.values():
+            out[run.label] = wf
+    return out
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cnn_inside(path: str, mtime: float, image: np.ndarray, method: str):
+    """core.explain.cnn_inside for one 28x28 input: feature maps, probabilities, saliency."""
+    from core import explain
+
+    model, _ = cnn_model(path, mtime)
+    return explain.cnn_inside(model, image, method)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -226,3 +307,27 @@ def quantization_flips(onnx_dir: str, mtime: float) -> dict:
     base = preds.get("fp32")
     flips = {k: np.flatnonzero(p != base) for k, p in preds.items() if k != "fp32" and base is not None}
     return {"preds": preds, "flips": flips, "labels": data.test_labels}
+
+
+def quantization_rows(summary: dict, flips: dict) -> list[dict]:
+    """The fp32 vs int8 table of an export (export.json), sizes in kB with one decimal."""
+    return [{"format": k, "size (kB)": round(r["size_bytes"] / 1e3, 1), "test accuracy": f"{r['test_accuracy']:.2%}",
+             "drop (pp)": round(r["accuracy_drop_pp"], 2), "1 image (µs)": round(r["latency_ms_1"] * 1e3),
+             "batch 256 (img/s)": round(r["throughput_256_per_s"]), "flips vs fp32": len(flips["flips"].get(k, []))}
+            for k, r in summary["models"].items()]
+
+
+def quantization_caption(summary: dict) -> str:
+    """What the table shows, in words taken from the same figures: the fastest, the smallest, and what was shipped."""
+    rows = summary["models"]
+    fast = min(rows, key=lambda k: rows[k]["latency_ms_1"])
+    small = min(rows, key=lambda k: rows[k]["size_bytes"])
+    text = (f"Fastest for one image here: {fast} ({rows[fast]['latency_ms_1'] * 1e3:.0f} µs); smallest: {small} "
+            f"({rows[small]['size_bytes'] / 1e3:.1f} kB).")
+    ship = (summary.get("shipping") or {}).get("format")
+    if ship in rows:
+        int8 = {k: r for k, r in rows.items() if k != "fp32"}
+        why = ("the fastest int8 format" if ship == min(int8, key=lambda k: int8[k]["latency_ms_1"])
+               else "chosen for portability and accuracy")
+        text += f" Chosen to ship: {ship}, {why} within 0.1 pp of fp32 (drop {rows[ship]['accuracy_drop_pp']:.2f} pp)."
+    return text

@@ -63,43 +63,58 @@ def list_runs(prefixes: tuple[str, ...] = (), root: Path | None = None) -> list[
     return sorted(out, key=lambda r: -r.mtime)
 
 
-def _partial_metrics(model: str, cfg, snap, history: list[dict], params: int | None) -> dict:
+def _partial_metrics(model: str, cfg, snap, history: list[dict], params: int | None, seen: dict,
+                     test_accuracy: float | None) -> dict:
     last = history[-1] if history else {}
     return {
         "model": model,
-        "test_accuracy": last.get("test_accuracy"),
+        "test_accuracy": test_accuracy if test_accuracy is not None else last.get("test_accuracy"),
+        "test_accuracy_of": "the saved weights" if test_accuracy is not None else "the last epoch's end",
         "train_accuracy": last.get("train_accuracy"),
         "epochs_completed": last.get("epoch", 0),
         "steps": snap.step if snap else 0,
         "params": params,
         "config": asdict(cfg),
         "history": history,
+        "timings": {k: seen[k] for k in ("train_seconds", "elapsed") if k in seen},
         "stopped": True,
     }
 
 
-def save_numpy_partial(run_dir: Path, cfg, snap, history: list[dict]) -> None:
-    """weights.npz + metrics.json of a softmax/MLP run stopped before its last step."""
+def save_numpy_partial(run_dir: Path, cfg, snap, history: list[dict], seen: dict | None = None) -> None:
+    """weights.npz + metrics.json of a softmax/MLP run stopped before its last step; `seen` (dashboard.training
+    .tracked) holds the data and the seconds trained, so the saved weights' own test accuracy is recorded."""
     from core import numpy_nets as nn
-    from core.numpy_train import WEIGHTS_NAME, kind_of, save_weights
+    from core.numpy_train import WEIGHTS_NAME, evaluate, kind_of, save_weights
 
     if snap is None:
         return
+    seen = seen or {}
     save_weights(run_dir / WEIGHTS_NAME, snap.params)
+    acc = None
+    if seen.get("data") is not None:
+        from core.data import flat
+
+        d = seen["data"]
+        acc = float(evaluate(snap.params, flat(d.test_images), d.test_labels)[1])
     atomic_write_json(run_dir / "metrics.json",
-                      _partial_metrics(kind_of(cfg), cfg, snap, history, nn.num_params(snap.params)))
+                      _partial_metrics(kind_of(cfg), cfg, snap, history, nn.num_params(snap.params), seen, acc))
 
 
-def save_cnn_partial(run_dir: Path, cfg, snap, history: list[dict]) -> None:
-    """model.pt + metrics.json of a CNN run stopped early."""
+def save_cnn_partial(run_dir: Path, cfg, snap, history: list[dict], seen: dict | None = None) -> None:
+    """model.pt + metrics.json of a CNN run stopped early (with the saved network's own test accuracy)."""
     from core import cnn
 
     if snap is None:
         return
+    seen = seen or {}
     model = cnn.model_from_numpy(cfg.arch, snap.params)
     cnn.save_model(run_dir / cnn.MODEL_NAME, model, cfg)
+    acc = None
+    if seen.get("data") is not None:
+        acc = float(cnn.evaluate(model, seen["data"].test_images, seen["data"].test_labels)[1])
     atomic_write_json(run_dir / "metrics.json",
-                      _partial_metrics(f"cnn-{cfg.arch}", cfg, snap, history, cnn.num_params(model)))
+                      _partial_metrics(f"cnn-{cfg.arch}", cfg, snap, history, cnn.num_params(model), seen, acc))
 
 
 def export_task(run: Path):

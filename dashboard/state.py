@@ -7,10 +7,9 @@ torch only on the pages that run it, the shipped model once per server process.
 from __future__ import annotations
 
 import json
-import logging
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,70 +28,6 @@ def registry() -> JobRegistry:
     return JobRegistry()
 
 
-_preload_lock, _preloaded = threading.Lock(), threading.Event()
-
-
-def preload() -> None:
-    """Load what the pages need on their first open, once per process (later calls return at once): torch,
-    pandas, the shipped model, MNIST, the Phase 3 page's first view and the Playground's
-    first sample; then freeze what lives forever out of the garbage collector's sight (see warm_up). The server
-    (dashboard/server.py) calls it at start-up, before it answers any page; warm_up calls it otherwise."""
-    import gc
-
-    with _preload_lock:
-        if _preloaded.is_set():
-            return
-        # st.cache_* outside a page logs "missing ScriptRunContext": expected here. (Not streamlit_webrtc: imported
-        # outside a page, its component never renders.)
-        ctx_log = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
-        level = ctx_log.level
-        ctx_log.setLevel(logging.ERROR)
-        try:
-            import pandas  # noqa: F401  (0.25 s; the Home page's table)
-            import torch  # noqa: F401  (2 s on a small CPU; the phase 3-4 pages need it)
-
-            from dashboard import compute
-
-            shipped_model()
-            mnist()  # the verified arrays
-            d = compute.PARITY_DEFAULTS  # st.cache_data: shared by all sessions
-            compute.parity_report(None, 0.0, d["hidden"], d["seed"], d["index"], d["batch"])
-            compute.camera_like(0)
-        except UserError:
-            pass  # no data or no model yet: the pages say how to fix it
-        finally:
-            ctx_log.setLevel(level)
-        gc.collect()
-        gc.freeze()
-        _preloaded.set()
-
-
-@st.cache_resource(show_spinner=False)
-def warm_up() -> threading.Thread:
-    """Once per server process: make live redraws cheap, then preload() in the background (when the server did
-    not already do it at start-up) shortly after the first page starts drawing. Nothing waits for it.
-
-    Streamlit runs a full `gc.collect()` after every script run, fragment reruns included; with torch imported
-    each one holds the GIL long enough to slow a training thread and the camera's callback noticeably. So we
-    switch that off for this app (Python's own GC still runs) and freeze the objects that live forever
-    (modules, MNIST) out of the collector's sight, which makes every full collection cheap.
-    """
-    from streamlit import config
-
-    config.set_option("runner.postScriptGC", False)
-
-    data_status(wait=False)  # start verifying the MNIST cache now (hashing and zlib release the GIL)
-
-    def run() -> None:
-        if not _preloaded.is_set():
-            time.sleep(2.5)  # let the first page render first (the browser needs the CPU too)
-        preload()
-
-    t = threading.Thread(target=run, name="warm-up", daemon=True)
-    t.start()
-    return t
-
-
 # --- data ------------------------------------------------------------------------------------------------
 
 
@@ -105,25 +40,57 @@ def data_present() -> bool:
 
 @st.cache_resource(show_spinner=False)
 def _data_checks() -> tuple[ThreadPoolExecutor, dict]:
-    """One background worker and its verdicts, {(cache path, mtime): Future['ready' | 'corrupt' | ...]}."""
+    """One background worker and its verdicts, {(cache path, mtime, size): Future[(status, seconds since epoch)]}."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="mnist-check"), {}
 
 
-def data_status(wait: bool = True) -> str | None:
-    """'ready', 'missing' or 'corrupt', verified (SHA-256, ~0.4 s) once per cache file version on a background
-    thread; with wait=False, None while that check is still running, so a page can draw first."""
-    from core.data import cache_path, quick_status, status
+def _full_check() -> tuple[str, float]:
+    from core.data import status
 
-    known = quick_status()  # the file that `make run` (python -m core data) or a load just verified
-    if known is not None:
-        return known
+    return status(), time.time()
+
+
+@dataclass(frozen=True)
+class DataCheck:
+    """What the dashboard knows of the MNIST cache, and how it knows it."""
+
+    status: str | None  # 'ready', 'missing', 'corrupt', or None while the first check runs
+    detail: str  # what was verified, and when
+    pending: bool  # the full check (SHA-256 of every array) is still running
+
+
+def data_check(wait: bool = False) -> DataCheck:
+    """The MNIST cache's state. Every version of the file (path, modification time, size) is verified in full once
+    per server process, on a background thread: row counts, label histograms and the SHA-256 of every array
+    (core.data.status, ~0.4 s). Until that finishes, a file whose size and time match the copy that last passed
+    verification (core.data.quick_status) is shown as ready, saying that only size and time were compared."""
+    from core.data import cache_path, quick_status
+
+    quick = quick_status()
     p = cache_path()
+    try:
+        st_ = p.stat()
+    except OSError:
+        return DataCheck("missing", "not downloaded yet", False)
     pool, verdicts = _data_checks()
-    key = (str(p), p.stat().st_mtime_ns)
+    key = (str(p), st_.st_mtime_ns, st_.st_size)
     if key not in verdicts:
-        verdicts.setdefault(key, pool.submit(status))
+        verdicts.setdefault(key, pool.submit(_full_check))
     fut = verdicts[key]
-    return fut.result() if wait or fut.done() else None
+    if wait or fut.done():
+        status, when = fut.result()
+        detail = (f"SHA-256 of every array verified by this server at {time.strftime('%H:%M:%S', time.localtime(when))}"
+                  if status == "ready" else "the cached file failed verification")
+        return DataCheck(status, detail, False)
+    if quick == "ready":
+        return DataCheck("ready", "size and modification time match the copy that last passed verification; "
+                         "checking its SHA-256 now…", True)
+    return DataCheck(None, "verifying the cached arrays' SHA-256…", True)
+
+
+def data_status(wait: bool = True) -> str | None:
+    """'ready', 'missing' or 'corrupt' (see data_check); with wait=False, None while the first check runs."""
+    return data_check(wait).status
 
 
 @st.cache_resource(show_spinner="Loading MNIST…")
@@ -263,3 +230,50 @@ def read_contract(path: str) -> dict:
     from core.contract import read_contract as read
 
     return read(Path(path))
+
+
+# --- the model the Camera and Deploy pages use -----------------------------------------------------------
+
+MODEL_KEY = "model_choice"  # st.session_state: the path of the model this session uses (Camera, Deploy, Teach)
+
+
+def model_choices() -> dict[str, Path]:
+    """Every usable exported model, by label: the shipped one, then each saved CNN run's exported ONNX files that
+    have a contract (fine-tuned ones first, newest first)."""
+    from core.inference import default_model_path
+
+    out = {"shipped model (core/assets/model.onnx)": default_model_path()}
+    runs = sorted(saved_runs(("cnn",)), key=lambda r: ("finetuned" not in r.kind, -r.mtime))
+    for run in runs:
+        for p in sorted((run.path / "onnx").glob("*.onnx")):
+            if p.with_suffix(".json").is_file():
+                what = "fine-tuned on your digits" if "finetuned" in run.kind else p.stem.removeprefix("model.")
+                acc = f", {run.test_accuracy:.2%} on MNIST test" if run.test_accuracy is not None else ""
+                out[f"{run.path.name} ({what}{acc})"] = p
+    return out
+
+
+def chosen_model(choices: dict[str, Path]) -> str:
+    """The label of this session's model among `choices` (the shipped one until another is picked)."""
+    want = st.session_state.get(MODEL_KEY)
+    return next((label for label, p in choices.items() if str(p) == want), next(iter(choices)))
+
+
+def use_model(path: Path) -> None:
+    st.session_state[MODEL_KEY] = str(path)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _onnx(path: str, mtime: float):
+    from core.inference import load_model
+
+    return load_model(Path(path))
+
+
+def onnx_model(path: Path):
+    """An exported model with its checked contract (the shipped one through shipped_model)."""
+    from core.inference import default_model_path
+
+    if Path(path) == default_model_path():
+        return shipped_model()
+    return _onnx(str(path), Path(path).stat().st_mtime)

@@ -8,20 +8,19 @@ other page) stays responsive, and it triggers one full rerun when the job ends s
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 
 import numpy as np
 import streamlit as st
 
-from core.loop import total_steps
+from core.loop import StepMetrics, total_steps
 from core.numpy_train import WEIGHTS_NAME
 from core.runtime import threads_beside_a_live_view
 from core.storage import new_run_dir
 from dashboard import charts, state
 from dashboard.jobs import FAILED, FINISHED, STOPPED, Job, JobView
-from dashboard.widgets import friendly, stat_row
+from dashboard.widgets import chart, friendly, stat_row
 
 # Seconds between live redraws: smooth enough to watch, cheap enough not to slow training much (every redraw costs
 # the server a little and the browser more; `python -m core bench dashboard` measures the slowdown, the README
@@ -34,6 +33,26 @@ def job_key(kind: str) -> str:
     return f"job:{kind}"
 
 
+def tracked(trainer, save_partial):
+    """(trainer, save_partial) for the registry, such that a run stopped early is saved with what a finished one has:
+    the test accuracy of the very weights saved and the seconds spent training (the last StepMetrics says both how
+    long and how fast), so the run picker, the scores and the timings agree."""
+    seen: dict = {}
+
+    def run(cfg, data, run_dir):
+        seen["data"] = data
+        for rec in trainer(cfg, data, run_dir):
+            if isinstance(rec, StepMetrics):
+                seen["elapsed"], seen["train_seconds"] = rec.elapsed, rec.step * cfg.batch_size / max(
+                    rec.examples_per_s, 1e-9)
+            yield rec
+
+    def partial(run_dir, cfg, snap, history):
+        save_partial(run_dir, cfg, snap, history, seen)
+
+    return run, (partial if save_partial else None)
+
+
 def start(kind: str, cfg, trainer, save_partial=None, prefix: str | None = None) -> str:
     """Start a job in a fresh run folder and remember its id in this session (stopping its previous one)."""
     old = current(kind)
@@ -41,7 +60,8 @@ def start(kind: str, cfg, trainer, save_partial=None, prefix: str | None = None)
         old.stop()
         st.session_state.pop(f"figs:{old.id}", None)
     run_dir = new_run_dir(prefix or kind)
-    job_id = state.registry().start(kind, cfg, trainer, run_dir, save_partial)
+    run, partial = tracked(trainer, save_partial)
+    job_id = state.registry().start(kind, cfg, run, run_dir, partial)
     st.session_state[job_key(kind)] = job_id
     return job_id
 
@@ -79,6 +99,26 @@ def current(kind: str) -> Job | None:
     return state.registry().get(st.session_state.get(job_key(kind)))
 
 
+def finished_text(m: dict) -> str:
+    """A finished run in one line, from its metrics (fixed once it ends, and the same figures Results shows)."""
+    t = m.get("timings") or {}
+    acc = m.get("test_accuracy")
+    text = "Finished"
+    if t.get("train_seconds") is not None:
+        text += f": trained in {t['train_seconds']:.1f} s"
+        if t.get("wall_seconds") is not None:
+            text += f" ({t['wall_seconds']:.1f} s with the test evaluations)"
+    return text + (f", test accuracy {acc:.2%}." if acc is not None else ".")
+
+
+def auto_eval_every(max_steps: int | None, steps_per_epoch: int = 469) -> int | None:
+    """For a run shorter than an epoch, a test point every quarter of it (at least every 10 steps), so the accuracy
+    chart has points; None (test at each epoch's end) otherwise."""
+    if not max_steps or max_steps >= steps_per_epoch:
+        return None
+    return max(10, max_steps // 4)
+
+
 def status_line(v: JobView) -> None:
     total = total_steps(v.config)  # core.loop's count
     if v.progress is not None:
@@ -91,9 +131,7 @@ def status_line(v: JobView) -> None:
     if last:
         text += f" · loss {last.loss:.3f} · {last.examples_per_s:,.0f} examples/s"
     if v.status == FINISHED:
-        acc = (v.metrics or {}).get("test_accuracy")
-        st.success(f"Finished in {time.time() - v.started:.0f} s" + (f": test accuracy {acc:.2%}" if acc else "")
-                   + f". Saved in `{v.run_dir}`.", icon=":material/check_circle:")
+        st.success(finished_text(v.metrics or {}) + f" Saved in `{v.run_dir}`.", icon=":material/check_circle:")
     elif v.status == STOPPED:
         st.info(f"{v.message.capitalize()}; what was learned so far is saved in `{v.run_dir}`.",
                 icon=":material/stop_circle:")
@@ -113,10 +151,8 @@ def live_panel(kind: str, draw_weights: Callable[[object, object], object] | Non
     was_running = job.view().running
     figs = st.session_state.setdefault(f"figs:{job.id}", {})  # built once, then only their data swapped
     status_box = st.container()
-    cols = st.columns([1, 1, 1] if draw_weights else [1, 1])
-
-    def live(v: JobView) -> dict:
-        return {"staticPlot": v.running}  # no hover/zoom layers while redrawing: far cheaper for the browser
+    cols = st.columns(2)
+    weights_box = st.container() if draw_weights else None
 
     @st.fragment(run_every=REFRESH if was_running else None)
     def fast() -> None:  # progress and the loss curve: every REFRESH seconds
@@ -130,7 +166,7 @@ def live_panel(kind: str, draw_weights: Callable[[object, object], object] | Non
                 job.stop()
                 v = job.view()
         figs["loss"] = charts.loss_curve(v.steps, fig=figs.get("loss"))
-        cols[0].plotly_chart(figs["loss"], key=f"live_loss_{kind}", config=live(v))
+        chart(figs["loss"], f"live_loss_{kind}", cols[0], static=v.running)  # static: no hover layers, cheaper
         if was_running and not v.running:
             st.rerun()  # the job just ended: rerun the whole page once so its results show up
 
@@ -140,25 +176,28 @@ def live_panel(kind: str, draw_weights: Callable[[object, object], object] | Non
         v = job.view()
         figs["acc"] = charts.accuracy_curve([asdict(e) for e in v.epochs], [asdict(e) for e in v.evals],
                                             fig=figs.get("acc"))
-        cols[1].plotly_chart(figs["acc"], key=f"live_acc_{kind}", config=live(v))
+        chart(figs["acc"], f"live_acc_{kind}", cols[1], static=v.running)
         if draw_weights is None:
             return
-        with cols[2]:  # written on every run: a fragment may only refill outside containers the full run wrote
+        with weights_box:  # written on every run: a fragment may only refill outside containers the full run wrote
             if v.snapshot is None:
                 st.caption("The weights appear after the first steps.")
                 return
             with friendly("the weights picture"):
                 if figs.get("w_step") != v.snapshot.step:
                     figs["w"], figs["w_step"] = draw_weights(v.snapshot.params, figs.get("w")), v.snapshot.step
-                st.plotly_chart(figs["w"], key=f"live_w_{kind}", config=live(v))
+                chart(figs["w"], f"live_w_{kind}", static=v.running)
 
     fast()
     slow()
     return job.view()
 
 
-def numpy_results(run, draw_weights: Callable[[object, object], object]) -> None:
-    """A saved softmax/MLP run: scores, weights, curves, confusion matrix and the most confident mistakes."""
+def numpy_results(run, draw_weights: Callable[[object, object], object], key: str) -> None:
+    """A saved softmax/MLP run: scores and weights; then your digit inside it, and the test set's confusion matrix
+    and most confident mistakes."""
+    from dashboard.inside import numpy_inside
+
     m = run.metrics
     wfile = run.path / WEIGHTS_NAME
     mtime = wfile.stat().st_mtime
@@ -168,22 +207,25 @@ def numpy_results(run, draw_weights: Callable[[object, object], object]) -> None
     stat_row([
         ("Test accuracy", f"{res['accuracy']:.2%}" if res else "—"),
         ("Parameters", f"{m.get('params') or 0:,}"),
-        ("Epochs", str(m.get("epochs_completed", "—"))),
+        ("Epochs", str(m.get("epochs_completed", "—")) + (" (stopped)" if m.get("stopped") else "")),
         ("Training time", f"{t:.1f} s" if t else "—"),
     ])
-    c1, c2 = st.columns([3, 2])
-    c1.plotly_chart(draw_weights(params, None), key="saved_weights")
-    c2.plotly_chart(charts.accuracy_curve(m.get("history") or []), key="saved_acc")
-    if res is None:
-        st.info("Fetch MNIST (Home page) to see the confusion matrix and the mistakes.")
-        return
-    c1, c2 = st.columns([2, 3])
-    c1.plotly_chart(charts.confusion(res["confusion"]), key="confusion")
-    data = state.mnist()
-    idx = res["mistakes"]
-    c2.markdown("**Most confident mistakes** (true → predicted; bars: the 10 probabilities, blue = the true digit)")
-    c2.plotly_chart(charts.misclassified(data.test_images[idx], data.test_labels[idx], res["probs"], cols=8),
-                    key="mistakes")
+    chart(draw_weights(params, None), "saved_weights")
+    inside, tests = st.tabs(["Your digit, inside the network", "Test set: curves, confusion, mistakes"])
+    with inside:
+        numpy_inside(run, key)
+    with tests:
+        if res is None:
+            st.info("Fetch MNIST (Home page) to see the confusion matrix and the mistakes.")
+            return
+        c1, c2 = st.columns([3, 2])
+        chart(charts.accuracy_curve(m.get("history") or []), "saved_acc", c1)
+        chart(charts.confusion(res["confusion"]), "confusion", c2)
+        data = state.mnist()
+        idx = res["mistakes"]
+        st.markdown("**Most confident mistakes**: true → predicted (confidence); under each, its 10 probabilities "
+                    "(orange: the answer, blue and ▲: the true digit)")
+        chart(charts.misclassified(data.test_images[idx], data.test_labels[idx], res["probs"], cols=8), "mistakes")
 
 
 def cnn_first_conv(params: dict) -> np.ndarray:
@@ -207,7 +249,7 @@ def numpy_controls(key: str, cls, epochs: int) -> object | None:
     """The phase 1-2 training form; returns the config when Start is pressed."""
     d = cls()
     with st.form(f"{key}_controls", border=True):
-        c = st.columns(7 if hasattr(d, "hidden") else 6)
+        c = st.columns(4)  # four to a row: narrower inputs cut their numbers off ("0.100(")
         cfg = {
             "epochs": c[0].number_input("Epochs", 1, 200, epochs, key=f"{key}_epochs"),
             "lr": c[1].number_input("Learning rate", 0.0005, 5.0, d.lr, step=0.01, format="%.4f", key=f"{key}_lr",
@@ -215,16 +257,16 @@ def numpy_controls(key: str, cls, epochs: int) -> object | None:
             "batch_size": c[2].select_slider("Batch size", [16, 32, 64, 128, 256, 512, 1024], d.batch_size,
                                              key=f"{key}_batch"),
             "momentum": c[3].slider("Momentum", 0.0, 0.99, d.momentum, 0.01, key=f"{key}_momentum"),
-            "seed": c[4].number_input("Seed", 0, 2**31 - 1, d.seed, key=f"{key}_seed"),
-            "max_steps": c[5].number_input("Max steps", 0, 10**7, 0, key=f"{key}_max_steps",
-                                           help="Stop after this many SGD steps (0 = run every epoch)") or None,
         }
+        c = st.columns(4)
+        cfg["seed"] = c[0].number_input("Seed", 0, 2**31 - 1, d.seed, key=f"{key}_seed")
+        cfg["max_steps"] = c[1].number_input("Max steps", 0, 10**7, 0, key=f"{key}_max_steps",
+                                             help="Stop after this many SGD steps (0 = run every epoch)") or None
         if hasattr(d, "hidden"):
-            cfg["hidden"] = c[6].select_slider("Hidden units", [16, 32, 64, 128, 256, 512, 1024], d.hidden,
+            cfg["hidden"] = c[2].select_slider("Hidden units", [16, 32, 64, 128, 256, 512, 1024], d.hidden,
                                                key=f"{key}_hidden")
-        c = st.columns([2, 1, 5], vertical_alignment="bottom")
-        go = c[0].form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
-        cfg["threads"] = threads_input(c[1], key)
+        cfg["threads"] = threads_input(c[3], key)
+        go = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
     # Weights snapshots are free for NumPy nets (each step makes new arrays): take one per logged step, so the
     # live pictures are fresh and a stopped run keeps its latest weights.
     return cls(**cfg, log_every=10, snapshot_every=10) if go else None
@@ -244,7 +286,15 @@ def numpy_phase(kind: str, cls, key: str, draw_weights: Callable[[object, object
     with friendly("the live view"):
         live_panel(kind, draw_weights)
     st.subheader("Results")
+    job = current(kind)
+    if job is not None and not job.view().running and st.session_state.get(f"{key}_shown_job") != job.id:
+        st.session_state[f"{key}_shown_job"] = job.id  # a run of this session just ended: show it, once
+        done = [r for r in state.saved_runs((kind,)) if r.path == job.view().run_dir]
+        if done:
+            st.session_state[f"{key}_run"] = done[0].label
     run = run_picker((kind,), key=f"{key}_run")
-    if run is not None:
+    if run is None:
+        st.caption("Once a run is saved, draw a digit here and see what this network makes of it.")
+    else:
         with friendly("the saved run"):
-            numpy_results(run, draw_weights)
+            numpy_results(run, draw_weights, key)

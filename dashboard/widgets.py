@@ -51,6 +51,14 @@ def run_picker(prefixes: tuple[str, ...], key: str, label: str = "Saved run"):
     return runs[names.index(choice)]
 
 
+PLOT_CONFIG = {"displayModeBar": False}  # no plotly toolbar: on a phone it sits over the chart's title
+
+
+def chart(fig, key: str, where=None, static: bool = False) -> None:
+    """Draw a plotly figure without its toolbar; static=True also drops hover and zoom (cheaper live redraws)."""
+    (where or st).plotly_chart(fig, key=key, config={**PLOT_CONFIG, "staticPlot": static})
+
+
 def stat_row(items: list[tuple[str, str]]) -> None:
     for col, (label, value) in zip(st.columns(len(items)), items, strict=True):
         col.metric(label, value)

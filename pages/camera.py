@@ -1,4 +1,4 @@
-"""Camera: live recognition over WebRTC; the frame callback (dashboard.camera) runs core on its own thread."""
+"""Camera: live recognition over WebRTC; the frame callback (core.live) runs core on its own thread."""
 
 import os
 import time
@@ -9,7 +9,8 @@ from core.errors import UserError
 from core.images import decode_image
 from core.live import LiveProcessor, ice_servers
 from dashboard import charts, state
-from dashboard.widgets import friendly
+from dashboard.readout import CHART_HEIGHT, save_panel, show_reading
+from dashboard.widgets import chart, friendly
 
 CONNECT_TIMEOUT = 12.0  # seconds of "connecting" before we say WebRTC cannot get through
 READOUT_EVERY = 0.4  # seconds between readout redraws: lively, yet light next to the video path
@@ -18,8 +19,12 @@ READOUT_EVERY = 0.4  # seconds between readout redraws: lively, yet light next t
 st.title("Camera — live digit recognition")
 st.markdown("Hold a digit written on paper inside the **square**. The box turns green once the same digit "
             "has held for a few frames; the 28×28 the model sees and its probabilities are shown beside the video.")
+models = state.model_choices()  # the shipped model, and any fine-tuned on the Teach page
+labels = list(models)
+pick = st.selectbox("Model", labels, labels.index(state.chosen_model(models)), key="cam_model",
+                    on_change=lambda: state.use_model(models[st.session_state["cam_model"]]))
 try:
-    model = state.shipped_model()
+    model = state.onnx_model(models[pick])
 except UserError as e:
     st.error(str(e), icon=":material/warning:")
     st.stop()
@@ -87,22 +92,7 @@ with info:
         if r is None:
             st.metric("Digit", "—", help="Press START and allow the camera")
             return
-        c = st.columns(3)
-        c[0].metric("Digit", str(r.stable) if r.stable is not None else ("…" if r.digit is not None else "no digit"))
-        c[1].metric("Confidence", f"{r.confidence:.0%}" if r.digit is not None else "—")
-        c[2].metric("FPS", f"{r.fps:.1f}", help=f"frames processed per second; {r.ms:.1f} ms of work per frame")
-        st.caption(f"{r.size[0]}×{r.size[1]} frames · {r.ms:.1f} ms of work per frame · {r.frames} frames so far")
-        if r.error:
-            st.error(f"The camera thread hit a problem: {r.error}", icon=":material/warning:")
-        if r.image is not None:
-            figs = st.session_state.setdefault("cam_figs", {})  # built once, then only their data swapped
-            figs["in"] = charts.digit_heatmap(r.image, height=220, fig=figs.get("in"))
-            figs["p"] = charts.probability_bars(r.probs, height=220, fig=figs.get("p"))
-            c = st.columns(2)
-            c[0].plotly_chart(figs["in"], key="cam_input")
-            c[1].plotly_chart(figs["p"], key="cam_probs")
-        else:
-            st.caption(f"No digit in the box ({r.reason}).")
+        show_reading(r, st.session_state.setdefault("cam_figs", {}))
 
     readout()
 
@@ -117,8 +107,18 @@ with st.expander("No live video? Classify a snapshot instead", expanded=failed):
             if res.image is None:
                 st.warning(f"No digit found: {res.reason}. Hold it larger and inside the middle of the view.")
             else:
-                p = model.probabilities(res.image[None])[0]
+                a = model.answers(res.image[None])[0]
                 c = st.columns(2)
-                c[0].plotly_chart(charts.digit_heatmap(res.image, meta="snap-input", height=220), key="snap_in")
-                c[1].plotly_chart(charts.probability_bars(p, meta="snap-probs", height=220,
-                                                          title=f"→ {int(p.argmax())} ({p.max():.0%})"), key="snap_p")
+                chart(charts.digit_heatmap(res.image, meta="snap-input", height=CHART_HEIGHT), "snap_in", c[0])
+                chart(charts.probability_bars(a.probabilities, meta="snap-probs", height=CHART_HEIGHT,
+                                              title=f"→ {a.digit} ({a.confidence:.0%})" if a.digit is not None
+                                              else f"→ {a.reason}"), "snap_p", c[1])
+                save_panel(res.image, "snap")
+
+with st.expander("Teach it: save what the camera sees to your collection"):
+    @st.fragment
+    def save_live() -> None:
+        r = proc.latest()
+        save_panel(r.image if r is not None else None, "cam")
+
+    save_live()

@@ -17,12 +17,10 @@ st.markdown(
     "`python -m core serve-web digit-web`, and open it on a phone."
 )
 
-models = {"shipped model (core/assets/model.onnx)": default_model_path()}
-for run in state.saved_runs(("cnn",)):
-    for p in sorted((run.path / "onnx").glob("*.onnx")):
-        if p.with_suffix(".json").is_file():
-            models[f"{run.path.name}/{p.name}"] = p
-choice = st.selectbox("Model", list(models), key="dep_model")
+models = state.model_choices()  # the shipped model, then every exported run (fine-tuned ones first)
+labels = list(models)
+choice = st.selectbox("Model", labels, labels.index(state.chosen_model(models)), key="dep_model",
+                      on_change=lambda: state.use_model(models[st.session_state["dep_model"]]))
 settings = state.preprocess_settings()
 c1, c2 = st.columns(2)
 contract = None  # stays None when the chosen model cannot be loaded (missing, or its contract does not match it)
@@ -55,6 +53,19 @@ if data and st.session_state.get("dep_zip_for") == (choice, str(settings)):
         files = [{"file": i.filename, "kB": round(i.file_size / 1e3, 1)} for i in z.infolist()]
     st.download_button(f"Download digit-web.zip ({len(data) / 1e6:.1f} MB)", data, "digit-web.zip", "application/zip",
                        type="primary", icon=":material/download:", key="dep_download")
-    st.dataframe(files, hide_index=True)
+    st.dataframe(files, hide_index=True, height=35 * (len(files) + 1) + 3)  # every row, the 14 MB wasm included
+    st.caption(f"{len(files)} files in the bundle.")
 elif data:
     st.caption("The model or the settings changed since the last build: build again.")
+
+with friendly("opening the bundle"):
+    if st.button("Open it now", icon=":material/open_in_new:", key="dep_open"):
+        from dashboard.bundles import open_now
+
+        with st.spinner("Building the page…"):
+            st.session_state["dep_url"] = (open_now(models[choice], settings), choice, str(settings))
+    opened = st.session_state.get("dep_url")
+    if opened and opened[1:] == (choice, str(settings)):
+        st.link_button("Open the web page in a new tab", opened[0], icon=":material/open_in_new:", type="primary")
+        st.caption(f"Served by the dashboard at `{opened[0]}`: the same files as the zip, running in your browser "
+                   "with no server work (draw on its pad, or allow the camera).")

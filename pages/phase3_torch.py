@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.numpy_train import WEIGHTS_NAME
 from dashboard import charts, compute, state
-from dashboard.widgets import data_gate, friendly, stat_row
+from dashboard.widgets import chart, data_gate, friendly, stat_row
 
 st.title("Phase 3 — the same MLP in PyTorch")
 st.markdown(
@@ -43,25 +43,24 @@ with friendly("the parity check"):
         ("Max |Δ| gradients (float64)", f"{r['parity']['grads_f64']:.1e}"),
     ])
     c1, c2 = st.columns([1, 3])
-    c1.plotly_chart(charts.digit_heatmap(r["image"] / 255.0, meta="p3-digit", title=f"Test digit #{index}"),
-                    key="p3_digit")
-    c2.plotly_chart(charts.side_by_side(range(10), r["z_np"], r["z_t"], (f"NumPy {r['numpy']}",
-                                        f"PyTorch {r['torch']}"), "p3-logits", "Logits, side by side",
-                                        xaxis=dict(dtick=1, title="digit")), key="p3_logits")
+    chart(charts.digit_heatmap(r["image"] / 255.0, meta="p3-digit", title=f"Test digit #{index}"), "p3_digit", c1)
+    chart(charts.side_by_side(range(10), r["z_np"], r["z_t"], (f"NumPy {r['numpy']}", f"PyTorch {r['torch']}"),
+                              "p3-logits", "Logits, side by side", xaxis=dict(dtick=1, title="digit")), "p3_logits", c2)
 
     c1, c2 = st.columns(2)
     with c1:
         st.markdown(f"**Max |NumPy − PyTorch|** on a batch of {r['batch']} test digits, {r['hidden']} hidden units")
-        st.dataframe([{"quantity": k.replace("_", " "), "max |Δ|": f"{v:.2e}", "tolerance": f"{r['tolerances'][k]:.0e}",
-                       "within": "yes" if v <= r["tolerances"][k] else "NO"} for k, v in r["parity"].items()],
-                     hide_index=True)
+        st.dataframe([{"compared": compute.PARITY_LABELS.get(k, k), "max |Δ|": f"{v:.2e}",
+                       "tolerance": f"{r['tolerances'][k]:.0e}", "within": "yes" if v <= r["tolerances"][k] else "NO"}
+                      for k, v in r["parity"].items()], hide_index=True)
         (st.success if worst <= 1 else st.error)(
             "Identical up to floating-point rounding." if worst <= 1 else "A difference exceeds its tolerance.")
     with c2:
-        t = r["timings_ms"]
-        st.plotly_chart(charts.side_by_side(list(t), [v[0] for v in t.values()], [v[1] for v in t.values()],
-                                            ("NumPy", "PyTorch"), "p3-timings",
-                                            f"Time for a batch of {r['batch']} (float32, median of repeats)",
-                                            height=300, yaxis_title="ms (median)"), key="p3_timings")
+        t = compute.parity_timings(str(wfile) if wfile else None, wfile.stat().st_mtime if wfile else 0.0, hidden,
+                                   seed, batch)
+        n = len(next(iter(t.values()))["NumPy"])
+        chart(charts.timing_bars(t, "p3-timings", f"Time for a batch of {batch} (float32)"), "p3_timings")
+        st.caption(f"Bars: the median of {n} interleaved rounds; whiskers: the middle half of the rounds (25th to "
+                   "75th percentile). Timed once per set of weights and batch, not per digit shown.")
     st.caption("Training the same MLP in PyTorch from the command line: `python -m core train torch-mlp`; "
                "throughput of both frameworks: `python -m core bench numpy`.")
