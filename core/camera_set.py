@@ -23,11 +23,12 @@ from core.errors import UserError
 
 BOX = 140  # side of a rendered box image (the seed's target box)
 MARGIN = 0.06  # the digit's ink stays this fraction of the box side away from the box edges
-NEGATIVE_KINDS = ("blank", "shadow", "ruled")
+NEGATIVE_KINDS = ("blank", "shadow", "ruled", "edge")
 PENS = ("thin", "medium", "thick")
 PEN_WIDTHS = {"thin": (1.5, 2.8), "medium": (2.8, 5.0), "thick": (5.0, 9.0)}  # px in a 140 px box
 INKS = {"black": (28, 28, 34), "blue": (30, 42, 120), "pencil": (80, 80, 86), "red": (150, 30, 36),
         "green": (30, 100, 50)}  # RGB of full-strength ink
+DESKS = ((120, 84, 52), (60, 60, 64), (200, 200, 204), (160, 150, 130))  # wood, dark, white, linen
 RULES = {"blue": (150, 188, 228), "grey": (160, 160, 165), "red": (215, 110, 110)}  # RGB of printed lines
 
 
@@ -48,6 +49,10 @@ class Style:
     rule_color: str = "blue"  # a key of RULES
     rule_strength: float = 0.7  # how dark the printed lines are, 0..1
     grid: bool = False  # squared paper: vertical lines too, at the same gap
+    margin: float | None = None  # a red margin line (ruled paper), at this x offset from the box centre (fraction)
+    edge: float | None = None  # the page ends this far from the box centre (fraction of the side), a desk beyond
+    edge_angle: float = 0.0  # direction from the centre to the page's edge, degrees
+    desk: tuple[int, int, int] = (120, 84, 52)  # RGB of the desk beyond the page's edge
     fit: bool = True  # keep the digit MARGIN inside the box (False: a digit held close may cross its edges)
     box_centre: tuple[float, float] = (0.5, 0.5)  # where the box sits in the frame, fractions of width/height
     shadow: float = 0.0  # darkening inside the shadow, 0 (none) .. 1 (black)
@@ -81,6 +86,10 @@ class Style:
             rule_color=str(rng.choice(list(RULES), p=[0.6, 0.3, 0.1])),
             rule_strength=float(rng.uniform(0.35, 0.95)),
             grid=ruled and bool(rng.random() < 0.3),
+            margin=float(rng.uniform(-0.5, 0.5)) if ruled and rng.random() < 0.3 else None,
+            edge=float(rng.uniform(0.42, 0.7)) if rng.random() < 0.1 else None,  # clear of the digit
+            edge_angle=float(rng.uniform(0, 360)),
+            desk=tuple(int(v) for v in DESKS[rng.integers(len(DESKS))] + rng.integers(-12, 13, 3)),
             shadow=float(rng.uniform(0.2, 0.6)) if rng.random() < 0.4 else 0.0,
             shadow_angle=float(rng.uniform(0, 360)),
             shadow_pos=float(rng.uniform(-0.4, 0.4)),
@@ -237,6 +246,12 @@ def render(
             line = np.maximum(line, np.clip(width_px / 2 + 0.5 - dist, 0, 1) * style.rule_strength)
         rule_rgb = (np.array(RULES[style.rule_color]) + rng.uniform(-15, 15, 3)) / 255.0
         img = img * (1 - line[..., None]) + img * np.clip(rule_rgb / paper, 0, 1) * line[..., None]
+    if style.margin is not None:  # a red margin line, across the page's lines
+        t = math.radians(style.rule_angle)
+        dist = np.abs(math.cos(t) * (xx - cx) + math.sin(t) * (yy - cy) - style.margin * b)
+        line = np.clip(1.0 + 0.5 - dist, 0, 1) * style.rule_strength
+        red = (np.array(RULES["red"]) + rng.uniform(-15, 15, 3)) / 255.0
+        img = img * (1 - line[..., None]) + img * np.clip(red / paper, 0, 1) * line[..., None]
     if digit is not None:
         alpha = (_fit_in_box(digit, style, height, width, (bx, by, b)) if style.fit
                  else _pen_alpha(digit, style, height, width, (bx, by, b)))[..., None]
@@ -244,6 +259,12 @@ def render(
         light = style.ink == "pencil"  # pencil marks are lighter than pen
         strength = (0.45 + 0.4 * rng.random()) if light else 0.85 + 0.15 * rng.random()
         img = img * (1 - alpha * strength) + np.clip(ink, 0, 1) * alpha * strength
+    if style.edge is not None:  # the page ends: a textured desk beyond a slightly soft edge
+        ea = math.radians(style.edge_angle)
+        beyond = ((xx - cx) * math.cos(ea) + (yy - cy) * math.sin(ea)) / b - style.edge
+        off = np.clip(beyond * b / 1.5 + 0.5, 0, 1)[..., None]
+        grain = 1 + 0.08 * _gauss_blur(rng.standard_normal((height, width)), 2.0)[..., None]
+        img = img * (1 - off) + np.array(style.desk) / 255.0 * grain * off
     # lighting: falloff across the frame, a soft shadow, exposure (scales of the box side)
     ga = math.radians(style.gradient_angle)
     ramp = ((xx - cx) * math.cos(ga) + (yy - cy) * math.sin(ga)) / b  # about -0.5..0.5 over the box
@@ -309,7 +330,8 @@ def camera_photo(digit: np.ndarray | None, rng: np.random.Generator, width: int 
 
 
 def negative_style(kind: str, rng: np.random.Generator) -> Style:
-    """A random style for a digit-free crop: "blank" paper, a "shadow" alone or "ruled" lines alone."""
+    """A random style for a digit-free crop: "blank" paper, a "shadow" alone, "ruled" lines alone or a page's
+    "edge" with the desk beyond."""
     if kind not in NEGATIVE_KINDS:
         raise UserError(f"negative kind must be one of {NEGATIVE_KINDS}, got {kind!r}")
     s = Style.random(rng)
@@ -317,6 +339,8 @@ def negative_style(kind: str, rng: np.random.Generator) -> Style:
         return replace(s, ruled=False, shadow=0.0)
     if kind == "shadow":
         return replace(s, ruled=False, shadow=float(rng.uniform(0.25, 0.6)), shadow_pos=float(rng.uniform(-0.3, 0.3)))
+    if kind == "edge":
+        return replace(s, edge=float(rng.uniform(0.05, 0.45)))
     return replace(s, ruled=True, shadow=0.0)
 
 

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         ("numpy", "numpy_training", "NumPy vs PyTorch MLP training throughput; phase 1-2 accuracy"),
         ("models", "models", "accuracy, size, latency of every model"),
         ("preprocess", "preprocess", "camera pipeline accuracy and latency vs references"),
+        ("recognition", "recognition", "digits and empty paper on the evaluation simulator, per kind and pipeline"),
         ("web", "web", "static web page: bundle size, first prediction, per-frame latency"),
         ("dashboard", "dashboard", "dashboard: camera fps, live-training overhead, page open times"),
         ("finetune", "finetune", "fine-tune the CNN on one writer's 50 digits: seconds, MNIST kept"),

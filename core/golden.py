@@ -52,6 +52,8 @@ def golden_cases() -> list[tuple[str, str, np.ndarray, PreprocessConfig]]:
         ("blank_page", "blank paper (64x48 RGB): no digit", blank, replace(d, steps=(32, 20))),
         ("filling_box", "a digit filling a 64 px box, crossing its edges: the crop reaches outside the frame "
          "(edge pixels repeated)", filling, replace(d, find_size=32)),
+        ("blocks_first", "the same digit with steps 28 -> 24: the crop (over twice 28) is averaged in q x q blocks "
+         "first, edge pixels repeated outside the frame", filling, replace(d, find_size=32, steps=(28, 24), radius=3)),
         ("odd_size_gray", "37x53 uint8 gray, steps 40 (skipped: > 37) -> 28", odd_gray,
          replace(d, steps=(40, 28), radius=3)),
         ("seed_settings", "the seed's settings (local mean, S=28, no framing, no clean-up), a 70 px box on 75x72",

@@ -15,7 +15,6 @@ import torch.nn.functional as F
 
 from core import numpy_nets
 from core.data import flat
-from core.errors import UserError
 from core.numpy_nets import LossAndGrads, MLPParams, SoftmaxParams
 from core.numpy_train import MLPConfig, add_flags, epoch_order, validate_config
 from core.torch_mlp import from_numpy, grads_numpy, l2_penalty, sgd, to_numpy

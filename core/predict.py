@@ -16,7 +16,7 @@ import numpy as np
 
 from core.contract import resolve_preprocess
 from core.errors import UserError
-from core.images import load_image
+from core.images import PHOTO_MIN_SIDE, load_image
 from core.inference import OnnxModel, decide, default_model_path, load_model
 from core.preprocess import PreprocessConfig, preprocess, raw_input
 
@@ -42,7 +42,7 @@ def predict_files(paths: Iterable[str], model: OnnxModel, cfg: PreprocessConfig,
     """Yield one record per path, in order: path (as given), digit, confidence, probabilities, reason[, error]."""
     for p in paths:
         try:
-            rec = classify(load_image(p), model, cfg, raw)
+            rec = classify(load_image(p, None if raw else PHOTO_MIN_SIDE), model, cfg, raw)
         except UserError as e:
             rec = {"digit": None, "confidence": None, "probabilities": None, "reason": None, "error": str(e)}
         yield {"path": p, **rec}

@@ -110,8 +110,14 @@ def downscale_planes(planes: list[Grid], cfg: PreprocessConfig) -> list[list[Gri
     out = []
     cur = planes
     n = len(planes[0])
+    q = n // cfg.steps[0]
+    if q >= 2:  # a big crop: q x q block means first, summed row by row, left to right
+        m = n // q
+        cur = [[[sum(p[y * q + dy][x * q + dx] for dy in range(q) for dx in range(q)) / (q * q) for x in range(m)]
+                for y in range(m)] for p in planes]
+        n = m
     for i, s in enumerate(cfg.steps):
-        if s < n or i == len(cfg.steps) - 1:
+        if s < n or i == len(cfg.steps) - 1 or (i == 0 and q >= 2):
             cur = [resample_grid(p, s, s) for p in cur]
             out.append(cur)
             n = s
@@ -173,7 +179,7 @@ def window_extreme_grid(g: Grid, r: int, pick) -> Grid:
                   for xx in range(max(0, x - r), min(w - 1, x + r) + 1)) for x in range(w)] for y in range(h)]
 
 
-def paper_grid(gray: Grid, r: int) -> tuple[Grid, Grid]:
+def paper_grid(gray: Grid, r: int, floor: float = 0.0) -> tuple[Grid, Grid]:
     """(paper, D): the closing of the 3x3 mean on the gray extended by 2r edge pixels, D relative (step 5b)."""
     h, w = len(gray), len(gray[0])
     m3, _, _ = threshold_grid(gray, 1, 0.0, 1.0)
@@ -182,18 +188,20 @@ def paper_grid(gray: Grid, r: int) -> tuple[Grid, Grid]:
            for y in range(h + 2 * e)]
     closed = window_extreme_grid(window_extreme_grid(ext, r, max), r, min)
     paper = [[closed[y + e][x + e] for x in range(w)] for y in range(h)]
-    d = [[(paper[y][x] - m3[y][x]) / max(paper[y][x], PAPER_FLOOR) for x in range(w)] for y in range(h)]
+    values = sorted(v for row in paper for v in row)
+    least = max(PAPER_FLOOR, floor * values[math.floor(0.75 * (len(values) - 1))])  # the paper level's share
+    d = [[(paper[y][x] - m3[y][x]) / max(paper[y][x], least) for x in range(w)] for y in range(h)]
     return paper, d
 
 
-def ink_grid(gray: Grid, background: str, radius: int, offset: float, gain: float):
+def ink_grid(gray: Grid, background: str, radius: int, offset: float, gain: float, floor: float = 0.0):
     """(background, ink, strength, faint) (steps 5b, 5c's faint map)."""
     h, w = len(gray), len(gray[0])
     if background == "mean":
         mean, ink, strength = threshold_grid(gray, radius, offset, gain)
         faint = [[gray[y][x] < mean[y][x] - offset / 2 for x in range(w)] for y in range(h)]
         return mean, ink, strength, faint
-    paper, d = paper_grid(gray, radius)
+    paper, d = paper_grid(gray, radius, floor)
     ink = [[d[y][x] > offset for x in range(w)] for y in range(h)]
     strength = [[min(1.0, d[y][x] / gain) if ink[y][x] else 0.0 for x in range(w)] for y in range(h)]
     faint = [[d[y][x] > offset / 2 for x in range(w)] for y in range(h)]
@@ -201,15 +209,17 @@ def ink_grid(gray: Grid, background: str, radius: int, offset: float, gain: floa
 
 
 def line_marks(faint: list[list[bool]], frac: float) -> list[list[bool]]:
-    """Faint pixels on (or beside) a sheared row holding >= frac * W faint pixels, at any tilt (step 5c)."""
+    """Faint pixels on (or beside) a sheared row holding >= frac * W near pixels (faint in the row or a row
+    beside), at any tilt (step 5c)."""
     h, w = len(faint), len(faint[0])
     marks = [[False] * w for _ in range(h)]
+    near = [[any(faint[yy][x] for yy in (y - 1, y, y + 1) if 0 <= yy < h) for x in range(w)] for y in range(h)]
     for q in LINE_SLOPES:
         shift = [math.floor(q * (x - (w - 1) / 2) + 0.5) for x in range(w)]
         counts = {}
         for y in range(h):
             for x in range(w):
-                if faint[y][x]:
+                if near[y][x]:
                     counts[y - shift[x]] = counts.get(y - shift[x], 0) + 1
         lines = {r for r, c in counts.items() if c >= frac * w}
         for y in range(h):
@@ -435,7 +445,8 @@ def reference_stages(frame: np.ndarray, cfg: PreprocessConfig, found=None) -> di
     planes = [[[crop[y][xx][c] for xx in range(b)] for y in range(b)] for c in range(3)]
     downs = downscale_planes(planes, cfg)
     gray = gray_grid(downs[-1])
-    background, ink, strength, faint = ink_grid(gray, cfg.background, cfg.radius, cfg.offset, cfg.gain)
+    background, ink, strength, faint = ink_grid(gray, cfg.background, cfg.radius, cfg.offset, cfg.gain,
+                                                cfg.paper_floor)
     if cfg.lines:
         ink, strength, _ = lines_grid(ink, strength, faint, cfg.line_frac)
     if found is not None:
@@ -472,7 +483,7 @@ def find_grid(frame: np.ndarray, cfg: PreprocessConfig) -> dict:
     rx, ry, rw, rh = region(x.shape[0], x.shape[1], cfg)
     k = max(1, min(math.ceil(max(rw, rh) / cfg.find_size), rw, rh))
     gray = gray_grid(block_mean_grid(x, rx, ry, rw, rh, k))
-    _, ink, strength, faint = ink_grid(gray, "paper", cfg.find_radius, cfg.find_offset, cfg.gain)
+    _, ink, strength, faint = ink_grid(gray, "paper", cfg.find_radius, cfg.find_offset, cfg.gain, cfg.paper_floor)
     drop = [[False] * len(gray[0]) for _ in gray]
     if cfg.lines:
         ink, strength, drop = lines_grid(ink, strength, faint, cfg.line_frac)

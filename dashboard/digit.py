@@ -40,7 +40,7 @@ def _through_pipeline(frame: np.ndarray, cfg, source: str, version: tuple) -> Yo
 
 def your_digit(key: str, sources: tuple[str, ...] = SOURCES) -> YourDigit | None:
     """The source picker and its input; None until there is something to look at."""
-    from core.images import decode_image
+    from core.images import PHOTO_MIN_SIDE, decode_image
 
     src = st.radio("Your digit", sources, horizontal=True, key=f"{key}_src")
     if src == "Draw":
@@ -59,8 +59,8 @@ def your_digit(key: str, sources: tuple[str, ...] = SOURCES) -> YourDigit | None
                               key=f"{key}_upload")
         if up is None:
             return None
-        return _through_pipeline(decode_image(up.getvalue(), up.name), state.preprocess_config(), "photo",
-                                 ("photo", up.file_id))
+        return _through_pipeline(decode_image(up.getvalue(), up.name, PHOTO_MIN_SIDE), state.preprocess_config(),
+                                 "photo", ("photo", up.file_id))
     snap = st.camera_input("Hold a digit in the middle of the view", key=f"{key}_snap")
     if snap is None:
         return None

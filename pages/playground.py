@@ -5,7 +5,7 @@ import json
 import numpy as np
 import streamlit as st
 
-from core.images import decode_image
+from core.images import PHOTO_MIN_SIDE, decode_image
 from core.live import draw_box
 from core.preprocess import PreprocessConfig, check_frame, to_rgb255
 from dashboard import charts, compute, state
@@ -58,7 +58,7 @@ with friendly("the image source", warn=True):
         up = st.file_uploader("A photo of one digit on paper (PNG/JPEG)", type=["png", "jpg", "jpeg", "bmp", "webp"],
                               key="pg_upload")
         if up is not None:
-            frame = decode_image(up.getvalue(), up.name)
+            frame = decode_image(up.getvalue(), up.name, PHOTO_MIN_SIDE)
     else:
         snap = st.camera_input("Hold a digit inside the middle of the view", key="pg_snapshot")
         if snap is not None:

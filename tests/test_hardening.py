@@ -137,7 +137,8 @@ def test_1_deploy_page_says_why_a_runs_onnx_does_not_match_its_contract(sandbox,
     (run / "onnx" / "model.int8-static.json").write_text(
         json.dumps(json.loads((ASSETS / "model.json").read_text()) | {"sha256": "1" * 64}))
     at = open_page("deploy.py")
-    at.selectbox(key="dep_model").set_value("cnn-default-x/model.int8-static.onnx").run()
+    box = at.selectbox(key="dep_model")
+    box.set_value(next(o for o in box.options if o.startswith("cnn-default-x (int8-static"))).run()
     assert not at.exception, at.exception
     assert any("does not match its contract" in m for m in messages(at)), messages(at)
 
@@ -151,12 +152,12 @@ def test_4_pages_survive_a_contract_with_wrong_types(page, shipped, sandbox, mni
 
 
 def test_4_server_start_survives_a_contract_with_wrong_types(tmp_path):
-    """What dashboard/server.py runs before it answers (state.preload), with the broken contract shipped."""
+    """What dashboard/server.py runs before it answers (startup.preload), with the broken contract shipped."""
     folder = tmp_path / "assets"
     shutil.copytree(ASSETS, folder)
     BREAKERS["wrong types"][0](folder)
     script = ("import sys; from pathlib import Path; import core.inference as i; i.ASSETS_DIR = Path(sys.argv[1]); "
-              "from dashboard.state import preload; preload(); print('preloaded')")
+              "from dashboard.startup import preload; preload(); print('preloaded')")
     r = subprocess.run([sys.executable, "-c", script, str(folder)], capture_output=True, text=True, timeout=300,
                        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "DIGITS_RUNS_DIR": str(tmp_path)})
     assert r.returncode == 0 and "preloaded" in r.stdout, r.stderr[-3000:]

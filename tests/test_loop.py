@@ -53,7 +53,8 @@ def test_a_last_step_that_overflows_the_weights_is_divergence_not_a_finished_run
 
 
 @pytest.mark.parametrize("field,value,words", [
-    ("seed", -1, "seed must be in"), ("threads", -1, "threads must be"), ("threads", 10**20, "threads must be"), ("epochs", 0, "epochs"),
+    ("seed", -1, "seed must be in"), ("threads", -1, "threads must be"), ("threads", 10**20, "threads must be"),
+    ("epochs", 0, "epochs"),
     ("lr", float("nan"), "learning rate"),
 ])
 def test_shared_config_problems_are_one_line_before_any_folder_is_made(small, tmp_path, field, value, words):

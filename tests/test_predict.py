@@ -233,7 +233,7 @@ def test_camera_set_scores_and_bench_report(template_model, monkeypatch):
     assert 0 <= ours["accuracy"] <= 1 and seed["no_digit_rate"] == 0.0
     assert set(ours["no_digit_by_kind"]) == set(camera_set.NEGATIVE_KINDS)
     monkeypatch.setitem(__import__("sys").modules, "cv2", None)  # the bench must say when OpenCV is missing
-    r = run_bench(template_model, n=6, negatives=3, repeat=2, sizes=((320, 240),))
+    r = run_bench(template_model, n=6, negatives=4, repeat=2, sizes=((320, 240),))
     text = format_report(r)
     assert "not installed" in text and "320x240" in text and "ours - seed" in text
     json.dumps(r)

@@ -19,13 +19,16 @@ from core.preprocess import (
     NOT_FOUND,
     TOO_SMALL,
     PreprocessConfig,
+    downscale,
     frame_mnist,
     local_mean,
     paper_closing,
     preprocess,
+    resample,
     stages,
     stroke_width,
     threshold,
+    to_rgb255,
 )
 from core.preprocess_reference import find_grid, reference_stages, threshold_grid
 
@@ -300,16 +303,31 @@ def test_seed_settings_always_guess():
 
 
 def test_single_step_is_bilinear_and_multi_step_area_composes():
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 256, (300, 300, 3)).astype(np.float64)
+    np.testing.assert_allclose(resample(resample(resample(x, 112, 112), 56, 56), 28, 28), resample(x, 28, 28),
+                               rtol=0, atol=1e-9)  # area averaging composes where each ratio after the first is whole
     frame, _ = digit_frame(5)
-    multi = stages(frame, replace(DEFAULT, steps=(112, 56, 28)))
     one_area = stages(frame, replace(DEFAULT, steps=(28,)))
-    np.testing.assert_allclose(multi.downscales[-1], one_area.downscales[-1], rtol=0, atol=1e-9)
     bilinear = stages(frame, replace(DEFAULT, steps=(28,), single_step=True))
     assert np.abs(bilinear.downscales[-1] - one_area.downscales[-1]).max() > 5  # aliasing: not the same
 
 
+def test_a_big_crop_is_block_averaged_first_and_that_is_area_averaging_when_it_divides():
+    rng = np.random.default_rng(6)
+    crop = rng.integers(0, 256, (448, 448, 3)).astype(np.uint8)  # 4 x 112
+    cfg = replace(DEFAULT, steps=(112, 56))
+    blocks = downscale(crop, cfg, convert=to_rgb255)
+    np.testing.assert_allclose(blocks[0], resample(crop, 112, 112, convert=to_rgb255), rtol=0, atol=1e-9)
+    ragged = rng.integers(0, 256, (451, 451, 3)).astype(np.uint8)  # q = 4: the last 3 rows and columns left out
+    np.testing.assert_array_equal(downscale(ragged, cfg, convert=to_rgb255)[0], resample(
+        ragged[:448, :448], 112, 112, convert=to_rgb255))
+    assert [d.shape[0] for d in downscale(crop[:200, :200], cfg, convert=to_rgb255)] == [112, 56]  # q = 1: as before
+
+
 def test_stages_list_every_intermediate():
-    frame = camera_set.camera_frame(None, np.random.default_rng(0), 320, 240)
+    frame = camera_set.camera_frame(None, np.random.default_rng(0), 320, 240,
+                                    style=camera_set.Style(gradient=0.0, noise=1.0, jpeg=None))  # plain paper
     s = stages(frame, LEGACY)
     assert s.box == (90, 50, 140) and s.crop.shape == (140, 140, 3) and s.found is None
     assert [d.shape for d in s.downscales] == [(112, 112, 3), (56, 56, 3)]

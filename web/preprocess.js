@@ -37,6 +37,7 @@ export const DEFAULTS = Object.freeze({
   radius: 5,              // background window radius in working pixels
   offset: 0.07,           // ink threshold: a fraction of the paper ('paper') or gray levels ('mean')
   gain: 0.12,             // darkness for full ink strength, same units as offset
+  paper_floor: 0.6,       // 'paper': darkness relative to at least this fraction of the image's paper level
   lines: true,            // remove printed lines (long, thin, straight)
   line_frac: 0.95,        // a line crosses at least this fraction of the map
   drop_border_ink: false, // legacy: remove ink components touching the crop's edge
@@ -333,15 +334,42 @@ export function downscale(f, box, cfg) {
   const out = [];
   let cur = null;
   let n = box.size;
+  const q = Math.floor(n / sizes[0]);
+  if (q >= 2) { // a big crop: q x q block means first
+    cur = cropBlockMean(f, box.x, box.y, box.size, q);
+    n = Math.floor(n / q);
+  }
   for (let i = 0; i < sizes.length; i++) {
     const s = sizes[i];
-    if (s < n || i === sizes.length - 1) {
-      cur = out.length ? resample(cur, n, n, 3, s, s) : resampleFrame(f, box.x, box.y, box.size, s, 'area');
+    if (s < n || i === sizes.length - 1 || (i === 0 && q >= 2)) {
+      cur = cur ? resample(cur, n, n, 3, s, s) : resampleFrame(f, box.x, box.y, box.size, s, 'area');
       out.push({ size: s, data: cur });
       n = s;
     }
   }
   return out;
+}
+
+// The crop's top-left floor(b/q)^2 blocks of q x q pixels, each its RGB mean summed row by row (step 5a).
+function cropBlockMean(f, x0, y0, b, q) {
+  const m = Math.floor(b / q);
+  const rows = cropRows(f, x0, y0, b);
+  const acc = new Float64Array(m * m * 3);
+  const buf = new Float64Array(3 * b);
+  for (let y = 0; y < m; y++) {
+    for (let dy = 0; dy < q; dy++) {
+      rows(y * q + dy, buf);
+      for (let x = 0; x < m; x++) {
+        const o = 3 * (y * m + x);
+        for (let dx = 0; dx < q; dx++) {
+          const i = 3 * (x * q + dx);
+          acc[o] += buf[i]; acc[o + 1] += buf[i + 1]; acc[o + 2] += buf[i + 2];
+        }
+      }
+    }
+  }
+  for (let i = 0; i < acc.length; i++) acc[i] = acc[i] / (q * q);
+  return acc;
 }
 
 // ------------------------------------------------------------------------------------------------ 4-5. gray, threshold
@@ -435,8 +463,14 @@ export function paperClosing(m3, h, w, r) {
   return out;
 }
 
+/** The paper level: the value at rank floor(0.75 * (n - 1)) of the paper values, ascending (step 5b). */
+export function paperLevel(paper) {
+  const sorted = Float64Array.from(paper).sort();
+  return sorted[Math.floor(0.75 * (sorted.length - 1))];
+}
+
 /** Step 5b, or the seed's mean threshold: {background, ink, strength, faint (5c)} of an (h, w) gray. */
-export function inkMap(gray, h, w, background, radius, offset, gain) {
+export function inkMap(gray, h, w, background, radius, offset, gain, floor = 0) {
   const n = h * w;
   const ink = new Uint8Array(n), faint = new Uint8Array(n), strength = new Float64Array(n);
   if (background === 'mean') {
@@ -446,8 +480,9 @@ export function inkMap(gray, h, w, background, radius, offset, gain) {
   }
   const m3 = localMean(gray, h, w, 1);
   const paper = paperClosing(m3, h, w, radius);
+  const least = Math.max(PAPER_FLOOR, floor * paperLevel(paper));
   for (let i = 0; i < n; i++) {
-    const d = (paper[i] - m3[i]) / Math.max(paper[i], PAPER_FLOOR);
+    const d = (paper[i] - m3[i]) / Math.max(paper[i], least);
     if (d > offset) { ink[i] = 1; strength[i] = Math.min(1.0, d / gain); }
     faint[i] = d > offset / 2 ? 1 : 0;
   }
@@ -461,11 +496,17 @@ export function linePixels(faint, h, w, frac) {
   const out = new Uint8Array(h * w);
   const span = h + 2 * w + 2;
   const counts = new Int32Array(span);
+  const near = new Uint8Array(h * w); // faint here or in the row above or below
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      near[y * w + x] = faint[y * w + x] || (y > 0 && faint[(y - 1) * w + x]) || (y + 1 < h && faint[(y + 1) * w + x]) ? 1 : 0;
+    }
+  }
   for (const q of LINE_SLOPES) {
     const shift = new Int32Array(w);
     for (let x = 0; x < w; x++) shift[x] = Math.floor(q * (x - (w - 1) / 2) + 0.5);
     counts.fill(0);
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (faint[y * w + x]) counts[y - shift[x] + w] += 1;
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (near[y * w + x]) counts[y - shift[x] + w] += 1;
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
         if (!faint[y * w + x]) continue;
@@ -612,7 +653,7 @@ export function findDigits(f, cfg) {
   const k = Math.max(1, Math.min(Math.ceil(Math.max(region.w, region.h) / cfg.find_size), region.w, region.h));
   const m = blockMean(f, region, k);
   const gray = grayBt601(m.data, m.h * m.w);
-  let { ink, strength, faint } = inkMap(gray, m.h, m.w, 'paper', cfg.find_radius, cfg.find_offset, cfg.gain);
+  let { ink, strength, faint } = inkMap(gray, m.h, m.w, 'paper', cfg.find_radius, cfg.find_offset, cfg.gain, cfg.paper_floor);
   let lines = new Uint8Array(m.h * m.w);
   if (cfg.lines) ({ ink, strength, drop: lines } = removeLines(ink, strength, faint, m.h, m.w, cfg.line_frac));
   const groups = groupComponents(ink, strength, m.h, m.w, cfg);
@@ -861,7 +902,7 @@ export function stages(image, cfg = DEFAULTS) {
   const downs = downscale(f, box, c);
   const S = downs[downs.length - 1].size;
   const gray = grayBt601(downs[downs.length - 1].data, S * S);
-  let { background, ink, strength, faint } = inkMap(gray, S, S, c.background, c.radius, c.offset, c.gain);
+  let { background, ink, strength, faint } = inkMap(gray, S, S, c.background, c.radius, c.offset, c.gain, c.paper_floor);
   if (c.lines) ({ ink, strength } = removeLines(ink, strength, faint, S, S, c.line_frac));
   let keep = null;
   if (digitBox !== null) {

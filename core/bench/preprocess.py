@@ -42,7 +42,8 @@ def camera_set_scores(model: OnnxModel, configs: dict[str, PreprocessConfig], n:
             "digit_rate": float(has.mean()),
             "accuracy_when_guessing": float((pred[has] == labels[has]).mean()) if has.any() else None,
             "no_digit_rate": float(neg_none.mean()),
-            "no_digit_by_kind": {k: float(neg_none[[x == k for x in kinds]].mean()) for k in NEGATIVE_KINDS},
+            "no_digit_by_kind": {k: float(neg_none[[x == k for x in kinds]].mean()) for k in NEGATIVE_KINDS
+                                 if k in kinds},
         }
     return {"digits": n, "negatives": negatives, "seed": seed, "configs": out}
 
