@@ -53,15 +53,18 @@ def _conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
 
 
-def build_model(arch: str) -> CNN:
-    """A freshly initialized network (torch's global RNG draws the initial weights)."""
+def build_model(arch: str, classes: int = 10) -> CNN:
+    """A freshly initialized network with `classes` outputs (10 digits, or 11 with "not a digit"); torch's global
+    RNG draws the initial weights."""
+    if classes not in (10, 11):
+        raise UserError(f"a network has 10 or 11 outputs, not {classes}")
     if arch == "seed":
         # The seed's network, layer for layer (module names match its published ONNX).
         features = nn.Sequential(
             nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N,16,14,14)
             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N,32,7,7)
         )
-        classifier = nn.Sequential(nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, 10))
+        classifier = nn.Sequential(nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, classes))
     elif arch == "default":
         # Two conv stages underfit the augmented data (core/assets/README.md, "Why three stages"), so a third
         # conv+maxpool stage works at 7x7, where convolutions are cheap; the head then reads 96·3·3 = 864
@@ -72,7 +75,7 @@ def build_model(arch: str) -> CNN:
             *_conv_bn(16, 32), nn.MaxPool2d(2),  # (N,32,7,7)
             *_conv_bn(32, 96), nn.MaxPool2d(2),  # (N,96,3,3)
         )
-        classifier = nn.Sequential(nn.Linear(96 * 3 * 3, 64), nn.ReLU(), nn.Dropout(0.1), nn.Linear(64, 10))
+        classifier = nn.Sequential(nn.Linear(96 * 3 * 3, 64), nn.ReLU(), nn.Dropout(0.1), nn.Linear(64, classes))
     else:
         raise UserError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHS)}")
     return CNN(arch, features, classifier)
@@ -87,9 +90,16 @@ def state_to_numpy(model: nn.Module) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
 
 
+def classes_of(state: dict) -> int:
+    """How many outputs the network whose state_dict this is has (its last linear layer's rows)."""
+    last = max((k for k in state if k.startswith("classifier.") and k.endswith(".weight")),
+               key=lambda k: int(k.split(".")[1]), default=None)
+    return int(state[last].shape[0]) if last is not None and len(state[last].shape) == 2 else 10
+
+
 def model_from_numpy(arch: str, state: dict[str, np.ndarray]) -> CNN:
     """Rebuild a network from a Snapshot's arrays, in eval mode."""
-    model = build_model(arch)
+    model = build_model(arch, classes_of(state))
     load_state(model, {k: torch.from_numpy(np.asarray(v)) for k, v in state.items()}, f"{arch} weights")
     return model.eval()
 
@@ -131,11 +141,12 @@ def evaluate(model: nn.Module, images: np.ndarray | torch.Tensor, labels: np.nda
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, images: np.ndarray, chunk: int = 1000) -> np.ndarray:
-    """(N,28,28) uint8 -> (N,10) float32 logits, in eval mode."""
+    """(N,28,28) uint8 -> (N,K) float32 logits (K = 10, or 11 with "not a digit"), in eval mode."""
     model.eval()
     device = next(model.parameters()).device
+    k = model.classifier[-1].out_features
     return np.concatenate([model(to_input(images[i : i + chunk], device)).cpu().numpy()
-                           for i in range(0, len(images), chunk)] or [np.zeros((0, 10), np.float32)])
+                           for i in range(0, len(images), chunk)] or [np.zeros((0, k), np.float32)])
 
 
 @torch.no_grad()
@@ -206,6 +217,7 @@ def load_model(path: Path, arch: str | None = None) -> tuple[CNN, dict]:
             raise UserError(f"{path.parent} holds neither {MODEL_NAME} nor {CHECKPOINT_NAME}: not a CNN run folder")
     obj = torch_load(path, "CNN model")
     fmt = CHECKPOINT_FORMAT if obj.get("format") == CHECKPOINT_FORMAT else MODEL_FORMAT
-    model = build_model(check_arch(obj, path, fmt, "CNN model or checkpoint", arch))
+    arch = check_arch(obj, path, fmt, "CNN model or checkpoint", arch)
+    model = build_model(arch, classes_of(obj["model"]) if isinstance(obj["model"], dict) else 10)
     load_state(model, obj["model"], f"weights in {path}")
     return model.eval(), dict(obj.get("config") or {})

@@ -44,6 +44,9 @@ class CNNConfig:
     scale_min: float = 0.9  # smallest zoom factor
     scale_max: float = 1.1  # largest zoom factor
     seed: int = 0  # initialization, shuffling, augmentation, dropout; same seed, same numbers
+    validation: bool = False  # train on MNIST train[:50000]; measure on train[50000:] (never on test)
+    camera: int = 0  # attempts at camera renderings of training digits added to the data (core.camera_data)
+    negatives: int = 0  # attempts at "not a digit" examples added as an 11th class (0: ten classes)
     max_steps: int | None = None  # stop early after this many steps (tests, demos)
     eval_every: int | None = None  # also measure test accuracy every N steps (time-to-accuracy); None = per epoch
     log_every: int = 20  # yield a StepMetrics every N steps
@@ -59,6 +62,8 @@ class CNNConfig:
 PRESETS: dict[str, dict] = {  # preset name -> the CNNConfig fields it sets
     "seed": {"arch": "seed"},  # the seed's network with our recipe: only the architecture differs
     "default": {"arch": "default"},
+    # ours for the camera: MNIST mixed with its digits as the camera pipeline hands them over, and "not a digit"
+    "camera": {"arch": "default", "validation": True, "camera": 16_000, "negatives": 8_000},
 }
 
 
@@ -85,6 +90,8 @@ def validate(cfg: CNNConfig) -> None:
         problems.append("augmentation: rotate in 0..180, translate in 0..0.5, 0 < scale min <= scale max <= 4")
     if cfg.device not in ("auto", "cpu", "cuda"):
         problems.append("device must be auto, cpu or cuda")
+    if not (0 <= cfg.camera <= 1_000_000 and 0 <= cfg.negatives <= 1_000_000):
+        problems.append("camera and negatives must be in 0..1000000")
     if problems:
         raise UserError("invalid CNN config: " + "; ".join(problems))
 
@@ -101,9 +108,11 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device("cuda" if name != "cpu" and torch.cuda.is_available() else "cpu")
 
 
-def epoch_rngs(seed: int, epoch: int) -> tuple[np.ndarray, torch.Generator, int]:
-    """(order of the 60k images, augmentation generator, dropout seed) for one epoch, from (seed, epoch) only."""
-    order = epoch_order(seed, epoch, 60_000)  # the NumPy trainers' order
+def epoch_rngs(seed: int, epoch: int, n: int = 60_000) -> tuple[np.ndarray, torch.Generator, int]:
+    """(order of the n training images, augmentation generator, dropout seed) for one epoch, from (seed, epoch)
+    only; for MNIST's 60k the NumPy trainers' order."""
+    order = epoch_order(seed, epoch, max(n, 60_000))
+    order = order[order < n] if n < 60_000 else order
     s_aug, s_drop = np.random.SeedSequence([seed, epoch, 4]).generate_state(2, dtype=np.uint64)
     return order, torch.Generator().manual_seed(int(s_aug) >> 1), int(s_drop) >> 1
 
@@ -128,13 +137,14 @@ class CNNTrainer:
         validate(cfg)
         self.cfg, self.kind = cfg, f"cnn-{cfg.arch}"
         self.device = pick_device(cfg.device)
-        self.n_train = len(data.train_labels)
-        self.X = torch.from_numpy(data.train_images).to(self.device)  # (N,28,28) uint8, converted per batch
-        self.y = torch.from_numpy(data.train_labels.astype(np.int64)).to(self.device)
-        self.Xte = torch.from_numpy(data.test_images).to(self.device)
-        self.yte = torch.from_numpy(data.test_labels).to(self.device)
+        X, y, Xte, yte = training_data(cfg, data)
+        self.n_train = len(y)
+        self.X = torch.from_numpy(X).to(self.device)  # (N,28,28) uint8, converted per batch
+        self.y = torch.from_numpy(y).to(self.device)
+        self.Xte = torch.from_numpy(Xte).to(self.device)
+        self.yte = torch.from_numpy(yte).to(self.device)
         torch.manual_seed(cfg.seed)
-        self.model = cnn.build_model(cfg.arch).to(self.device)
+        self.model = cnn.build_model(cfg.arch, 11 if cfg.negatives else 10).to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.gen: torch.Generator | None = None
 
@@ -142,11 +152,11 @@ class CNNTrainer:
         return learning_rate(self.cfg, step, total)
 
     def start_epoch(self, epoch: int) -> torch.Tensor:
-        order, self.gen, drop_seed = epoch_rngs(self.cfg.seed, epoch)
+        order, self.gen, drop_seed = epoch_rngs(self.cfg.seed, epoch, self.n_train)
         torch.manual_seed(drop_seed)  # dropout draws from torch's global generator
         self.model.train()
         self.augmenting = self.cfg.augment and epoch <= self.cfg.epochs - clean_epochs(self.cfg)
-        return torch.from_numpy(order[order < self.n_train] if self.n_train < 60_000 else order).to(self.device)
+        return torch.from_numpy(order).to(self.device)
 
     def step(self, idx: torch.Tensor, epoch: int, lr: float) -> loop.StepResult:
         xb, yb = cnn.to_input(self.X[idx], self.device), self.y[idx]  # (B,1,28,28), (B,)
@@ -193,7 +203,26 @@ class CNNTrainer:
 
     def extra_metrics(self) -> dict:
         return {"arch": self.cfg.arch, "params": cnn.num_params(self.model),
+                "classes": 11 if self.cfg.negatives else 10, "train_examples": self.n_train,
+                "evaluated_on": "validation: MNIST train[50000:]" if self.cfg.validation else "MNIST test",
                 "timings": {"device": str(self.device)}}
+
+
+def training_data(cfg: CNNConfig, data: MNIST) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(train images, labels, evaluation images, labels): MNIST train (its first 50k with `validation`, the
+    rest then evaluates instead of test) plus the cached camera pool (core.camera_data) when asked for."""
+    X, y = data.train_images, data.train_labels.astype(np.int64)
+    Xte, yte = data.test_images, data.test_labels.astype(np.int64)
+    if cfg.validation and len(y) == 60_000:
+        from core.camera_data import TRAIN_DIGITS
+
+        X, y, Xte, yte = X[:TRAIN_DIGITS], y[:TRAIN_DIGITS], X[TRAIN_DIGITS:], y[TRAIN_DIGITS:]
+    if cfg.camera or cfg.negatives:
+        from core.camera_data import cached_pool
+
+        pool = cached_pool(cfg.camera, cfg.negatives, cfg.seed)
+        X, y = np.concatenate([X, pool.images]), np.concatenate([y, pool.labels])
+    return X, y, Xte, yte
 
 
 def train(cfg: CNNConfig, data: MNIST, run_dir: Path | None = None) -> Iterator[loop.Record]:
@@ -215,6 +244,10 @@ def train_args(p) -> None:
     p.add_argument("--clean-frac", type=float, default=d.clean_frac,
                    help="fraction of the epochs, at the end, trained without augmentation")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (init, order, augmentation, dropout)")
+    p.add_argument("--camera", type=int, default=None, help="camera renderings of training digits to add "
+                   "(default: the preset's)")
+    p.add_argument("--negatives", type=int, default=None, help="'not a digit' examples to add as an 11th class "
+                   "(default: the preset's)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     p.add_argument("--eval-every", type=int, default=None, help="also measure test accuracy every N steps")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: every usable core)")
@@ -225,7 +258,8 @@ def train_args(p) -> None:
 
 def config_from_args(a) -> CNNConfig:
     names = {f.name for f in fields(CNNConfig)} - {"arch"}
-    cfg = preset_config(a.preset, **{k: v for k, v in vars(a).items() if k in names})
+    cfg = preset_config(a.preset, **{k: v for k, v in vars(a).items() if k in names and v is not None
+                                     or k in ("max_steps", "eval_every", "threads")})
     validate(cfg)
     return cfg
 
@@ -234,8 +268,8 @@ def command_line(a) -> str:
     """The `python -m core train cnn ...` line that reproduces this run."""
     d = preset_config(a.preset)
     parts = ["python -m core train cnn", f"--preset {a.preset}", f"--epochs {a.epochs}", f"--seed {a.seed}"]
-    for name in ("batch_size", "lr", "weight_decay", "clean_frac"):
-        if getattr(a, name) != getattr(d, name):
+    for name in ("batch_size", "lr", "weight_decay", "clean_frac", "camera", "negatives"):
+        if getattr(a, name) is not None and getattr(a, name) != getattr(d, name):
             parts.append(f"--{name.replace('_', '-')} {getattr(a, name)}")
     if not a.augment:
         parts.append("--no-augment")
@@ -252,7 +286,8 @@ def train_main(a) -> int:
     cfg = config_from_args(a)
     run_dir = new_run_dir(f"cnn-{cfg.arch}", a.out)
     data = load_mnist()
-    metrics = loop.drive(train(cfg, data, run_dir), loop.total_steps(cfg),
+    n_train = len(training_data(cfg, data)[1])  # renders the camera pool first, when there is one to make
+    metrics = loop.drive(train(cfg, data, run_dir), loop.total_steps(cfg, n_train),
                          f"train cnn ({a.preset}, {pick_device(cfg.device)})")
     metrics["command"] = command_line(a)
     atomic_write_json(run_dir / "metrics.json", metrics)
@@ -260,6 +295,6 @@ def train_main(a) -> int:
     if acc is None:
         print(f"no epoch completed; run saved in {run_dir}")
         return 0
-    print(f"test accuracy {acc:.4f} ({acc * 100:.2f} %) after {metrics['timings']['train_seconds']:.1f} s of "
-          f"training; run saved in {run_dir}")
+    print(f"{metrics['evaluated_on']} accuracy {acc:.4f} ({acc * 100:.2f} %) after "
+          f"{metrics['timings']['train_seconds']:.1f} s of training; run saved in {run_dir}")
     return 0

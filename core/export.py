@@ -34,6 +34,7 @@ FILES = {FP32: "model.fp32.onnx", DYNAMIC: "model.int8-dynamic.onnx", STATIC: "m
 MAX_DROP_PP = 0.1  # an int8 model may lose at most this much test accuracy (percentage points) vs fp32
 TORCH_TOL = 1e-4  # max |ORT - torch| on fp32 logits
 BACKENDS = ("onnxruntime", "onnxruntime_reference", "onnxruntime_web_chromium")
+VAL_POOL = (3000, 4000)  # camera digits and negative attempts rendered from the validation split (core.camera_data)
 
 # Op types onnxruntime-web's wasm backend runs: it is onnxruntime's CPU kernels compiled to WebAssembly,
 # including the quantized ones (ConvInteger, MatMulInteger, DynamicQuantizeLinear, QLinear*, QDQ).
@@ -115,13 +116,19 @@ def backend_rows(path: Path, data: MNIST) -> dict:
     """Accuracy on the whole test set through onnxruntime optimized and reference (no graph optimization), their
     argmax agreement and max |logit difference|, and the static saturation check (core.quantize)."""
     both = quantize.optimized_vs_reference(path, data.test_images)
-    acc = {k: float((z.argmax(1) == data.test_labels).mean()) for k, z in both["logits"].items()}
+    acc = {k: digit_accuracy(z, data.test_labels) for k, z in both["logits"].items()}
     return {"backends": {"onnxruntime": {"test_accuracy": acc["optimized"], "graph_optimization": "all"},
                          "onnxruntime_reference": {"test_accuracy": acc["reference"], "graph_optimization": "none"}},
             "optimized_vs_reference": {"argmax_agreement": both["argmax_agreement"],
                                        "max_abs_logit_diff": both["max_abs_logit_diff"],
                                        "images": len(data.test_labels)},
             "saturation_risks": quantize.saturation_risks(path), "_logits": both["logits"]["optimized"]}
+
+
+def digit_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Share of images whose most likely *digit* is right: no rejection, an 11th "not a digit" output ignored
+    (what `predict --raw` answers)."""
+    return float((logits[:, :10].argmax(1) == labels).mean())
 
 
 def browser_row(path: Path, data: MNIST, native_logits: np.ndarray) -> dict:
@@ -131,7 +138,7 @@ def browser_row(path: Path, data: MNIST, native_logits: np.ndarray) -> dict:
 
     r = browser_logits(path, data.test_images)
     z = r["logits"]
-    return {"test_accuracy": float((z.argmax(1) == data.test_labels).mean()),
+    return {"test_accuracy": digit_accuracy(z, data.test_labels),
             "argmax_agreement_with_onnxruntime": float((z.argmax(1) == native_logits.argmax(1)).mean()),
             "max_abs_logit_diff_vs_onnxruntime": float(np.abs(z - native_logits).max()),
             "latency_ms_1": r["latency_ms_1"]}
@@ -209,12 +216,18 @@ def measure_natively(paths: dict[str, Path], data: MNIST, say) -> tuple[dict[str
 
 
 def model_contract(path: Path, kind: str, rows: dict[str, dict], arch: dict, run_metrics: dict,
-                   export_command: str) -> dict:
-    """The contract of one exported file: its measured figures (every backend), architecture, quantization."""
+                   export_command: str, rule: dict | None = None) -> dict:
+    """The contract of one exported file: its measured figures (every backend), architecture, quantization; an
+    11-output model also its labels and its rejection rule (core.rejection)."""
     r, timings = rows[kind], run_metrics.get("timings") or {}
+    eleven = {} if rule is None else {
+        "labels": [*range(10), "not a digit"],
+        "output": {"name": contract.OUTPUT_NAME, "shape": ["batch", 11], "dtype": "float32", "kind": "logits"},
+        "rejection": rule}
     return contract.make_contract(
         path, preprocess=PreprocessConfig().to_dict(),
-        metrics={"test_accuracy": r["test_accuracy"], "test_set": "MNIST test, 10,000 images",
+        metrics={"test_accuracy": r["test_accuracy"], "test_set": "MNIST test, 10,000 images"
+                 + (" (the best digit, no rejection)" if rule else ""),
                  "backends": r["backends"], "optimized_vs_reference": r["optimized_vs_reference"],
                  "fp32_test_accuracy": rows[FP32]["test_accuracy"], "accuracy_drop_pp": r["accuracy_drop_pp"],
                  "latency_ms_1": r["latency_ms_1"], "throughput_256_per_s": r["throughput_256_per_s"],
@@ -224,7 +237,8 @@ def model_contract(path: Path, kind: str, rows: dict[str, dict], arch: dict, run
                "wasm_ops_supported": not r["wasm_unsupported_ops"],
                "training_command": run_metrics.get("command", ""), "export_command": export_command,
                "training_metrics": {"test_accuracy_torch": run_metrics.get("test_accuracy"),
-                                    "train_seconds": timings.get("train_seconds"), "threads": timings.get("threads")}},
+                                    "train_seconds": timings.get("train_seconds"), "threads": timings.get("threads")},
+               **eleven},
     )
 
 
@@ -255,9 +269,10 @@ def export_run(run_dir: Path, out_dir: Path, data: MNIST, export_command: str = 
     rows, native = measure_natively(paths, data, say)
     arch = {"name": model.arch, "params": sum(p.numel() for p in model.parameters()),
             "layers": [type(m).__name__ for m in list(model.features) + list(model.classifier)]}
+    rules = rejection_rules(paths, data, say) if model.classifier[-1].out_features == 11 else {}
 
     def contract_for(k: str) -> dict:
-        return model_contract(paths[k], k, rows, arch, run_metrics, export_command)
+        return model_contract(paths[k], k, rows, arch, run_metrics, export_command, rules.get(k))
 
     for k in paths:  # the web page reads the contract, so each model gets one before Chromium runs it
         write_contract_checked(paths[k], contract_for(k))
@@ -274,6 +289,22 @@ def export_run(run_dir: Path, out_dir: Path, data: MNIST, export_command: str = 
                "training_command": run_metrics.get("command", ""), "export_command": export_command}
     atomic_write_json(out_dir / "export.json", summary)
     return summary
+
+
+def rejection_rules(paths: dict[str, Path], data: MNIST, say) -> dict[str, dict]:
+    """Each exported 11-output file's rejection rule, chosen on its own validation logits (core.rejection)."""
+    from core.camera_data import TRAIN_DIGITS, cached_pool
+    from core.rejection import choose_rule
+
+    say("choosing the rejection rule on validation data")
+    pool = cached_pool(VAL_POOL[0], VAL_POOL[1], seed=0, split="val", say=say)
+    clean, clean_y = data.train_images[TRAIN_DIGITS:], data.train_labels[TRAIN_DIGITS:].astype(np.int64)
+    out = {}
+    for k, p in paths.items():
+        session = inference.open_session(p)
+        run = lambda imgs, s=session: s.run(None, {contract.INPUT_NAME: inference.to_model_input(imgs)})[0]  # noqa: E731
+        out[k] = choose_rule(run(pool.images), pool.labels, run(clean), clean_y)
+    return out
 
 
 def wasm_unsupported(ops: list[str]) -> list[str]:
@@ -298,8 +329,9 @@ def write_contract_checked(path: Path, c: dict) -> Path:
     return contract.contract_path(path)
 
 
-def ship(model_path: Path, dest_dir: Path = ASSETS_DIR) -> Path:
-    """Copy an exported model and its contract to `dest_dir` as model.onnx + model.json (the shipped model).
+def ship(model_path: Path, dest_dir: Path = ASSETS_DIR, weights: Path | None = None) -> Path:
+    """Copy an exported model and its contract to `dest_dir` as model.onnx + model.json (the shipped model), and
+    the run's torch weights as model.pt when given (what fine-tuning starts from).
 
     Refused (UserError) unless the contract shows the model portable: no integer sum that a CPU without VNNI
     could saturate, and the same accuracy on onnxruntime optimized, reference and onnxruntime-web in Chromium.
@@ -318,6 +350,9 @@ def ship(model_path: Path, dest_dir: Path = ASSETS_DIR) -> Path:
         atomic_write_bytes(staged, model_path.read_bytes())
         contract.write_contract(staged, c | {"model_file": staged.name, "exported_as": model_path.name})
         inference.load_model(staged)  # checked as a consumer loads it, before it replaces anything
+        if weights is not None:
+            load_model(weights)  # a readable network of this project, or a one-line error before anything moves
+            atomic_write_bytes(folder / "model.pt", Path(weights).read_bytes())
 
     try:  # the pair changes in one step: a crash leaves the old pair or the new one, never a model with a
         replace_dir_atomically(Path(dest_dir), put_pair)  # contract that does not match it
@@ -370,7 +405,8 @@ def export_main(a) -> int:
     s = summary["shipping"]
     print(f"shipping {s['format']}: {s['reason']}")
     if a.ship:
-        dest = ship(out / s["file"])
-        print(f"copied {s['file']} and its contract to {dest} and {contract.contract_path(dest)}")
+        dest = ship(out / s["file"], weights=Path(a.run_dir) / "model.pt")
+        print(f"copied {s['file']} and its contract to {dest} and {contract.contract_path(dest)}, the run's "
+              f"weights to {dest.with_suffix('.pt')}")
     print(f"files in {out}")
     return 0

@@ -103,11 +103,13 @@ with st.expander("No live video? Classify a snapshot instead", expanded=failed):
         with friendly("the snapshot"):
             from core.preprocess import preprocess
 
-            res = preprocess(decode_image(snap.getvalue(), "the snapshot"), proc.cfg)
+            res = preprocess(decode_image(snap.getvalue(), "the snapshot"), proc.cfg)  # the whole snapshot searched
             if res.image is None:
                 st.warning(f"No digit found: {res.reason}. Hold it larger and inside the middle of the view.")
             else:
                 a = model.answers(res.image[None])[0]
+                st.metric("The snapshot reads", str(a.digit) if a.digit is not None else a.reason,
+                          f"{a.confidence:.0%} sure" if a.digit is not None else None, delta_color="off")
                 c = st.columns(2)
                 chart(charts.digit_heatmap(res.image, meta="snap-input", height=CHART_HEIGHT), "snap_in", c[0])
                 chart(charts.probability_bars(a.probabilities, meta="snap-probs", height=CHART_HEIGHT,

@@ -947,6 +947,27 @@ def test_upload_runs_the_same_pipeline_as_python(site, recorder, mnist, tmp_path
     assert page.evaluate("digitApp.lastDigit") == 4
 
 
+@pytest.mark.browser
+def test_an_off_centre_digit_in_a_phone_photo_is_found_and_read(site, recorder, mnist, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from core.camera_set import Style, render
+
+    rng = np.random.default_rng(11)
+    i = int(np.flatnonzero(mnist.test_labels == 2)[3])
+    style = Style(ink="blue", pen="medium", ruled=True, rule_gap=0.5, box_centre=(0.27, 0.7), gradient=0.2, jpeg=None)
+    photo = render(mnist.test_images[i], style, rng, 960, 1280, 200)  # a 2 in the lower left, far from the middle
+    path = tmp_path / "IMG_0002.jpg"
+    Image.fromarray(photo).save(path, quality=88)
+    page = recorder().open(site.url).page
+    page.check("input[name=source][value=upload]")
+    page.set_input_files("#file", str(path))
+    wait_until(page, "digitApp.last && digitApp.last.source === 'upload'")
+    page.evaluate("digitApp.whenIdle()")
+    assert page.evaluate("digitApp.lastDigit") == 2
+    assert page.text_content("#digit").strip() == "2"
+
+
 # ------------------------------------------------------------------------------------------ errors, a11y
 
 

@@ -598,7 +598,30 @@ function clearResult() {
   announce('');
 }
 
+// The camera's stability filter, as core.live.Stabilizer: the answer shown changes only when another one (a digit
+// read with at least STEADY_MIN confidence, or none) held for STEADY_HOLD frames in a row.
+const STEADY_HOLD = 3, STEADY_MIN = 0.6;
+const steady = { candidate: undefined, count: 0, shown: null };
+
+function steadyReset() {
+  Object.assign(steady, { candidate: undefined, count: 0, shown: null });
+}
+
+// What the page shows for a camera frame: the steady answer, with this frame's figures where they agree.
+function steadyView(res) {
+  const a = res.answer;
+  const c = a && a.digit !== null && a.confidence >= STEADY_MIN ? a.digit : null;
+  steady.count = c === steady.candidate ? steady.count + 1 : 1;
+  steady.candidate = c;
+  if (steady.count >= STEADY_HOLD) steady.shown = c;
+  if (steady.shown === null) return { ...res, answer: null, reason: a ? (a.reason || 'not steady yet') : res.reason };
+  if (a && a.digit === steady.shown) return res;
+  const p = a ? a.probabilities[steady.shown] : 0;
+  return { ...res, answer: { ...(a || { probabilities: null, none: 0 }), digit: steady.shown, reason: null, confidence: p } };
+}
+
 function show(res) {
+  if (res.source === 'camera') res = steadyView(res);
   app.last = res;
   drawPreview(res.input);
   const pred = $('prediction');
@@ -888,6 +911,7 @@ async function startCamera() {
   }
   camera.on = true;
   app.stats = newStats();  // camera only
+  steadyReset();
   document.body.dataset.camera = 'on';
   $('camera-toggle').textContent = 'Stop camera';
   $('camera-toggle').setAttribute('aria-pressed', 'true');
