@@ -1,7 +1,7 @@
 """Teach the CNN your handwriting: fine-tune the shipped network on your collected digits mixed with MNIST.
 
-Starts from the shipped network's torch weights (core/assets/model.pt; until it ships, the `cnn-default` run that
-made the shipped model.onnx). The convolutions keep their weights (they already see strokes well); only the
+Starts from the shipped network's torch weights (core/assets/model.pt, shipped with model.onnx by
+`python -m core export RUN --ship`). The convolutions keep their weights (they already see strokes well); only the
 classifier head learns, which makes a step cost milliseconds. Each step mixes a batch of your digits, drawn with
 replacement and augmented afresh (core.augment), with a batch of MNIST training images whose conv features were
 computed once; on those the head is asked for the labels and for the shipped network's own answers (a softened KL
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import UserError
-from core.storage import ASSETS_DIR, atomic_write_json, runs_dir
+from core.storage import ASSETS_DIR, atomic_write_json
 
 KIND = "cnn-finetuned"  # run folders runs/cnn-finetuned-<time>-<random>, listed with every CNN run
 Progress = Callable[[str, float], None]
@@ -47,13 +47,13 @@ class FinetuneConfig:
 
 
 def base_model_path() -> Path:
-    """The shipped network's torch weights: core/assets/model.pt, else runs/cnn-default/model.pt (the run that made
-    the shipped model.onnx); a one-line UserError when neither exists."""
-    for p in (ASSETS_DIR / "model.pt", runs_dir() / "cnn-default" / "model.pt"):
-        if p.is_file():
-            return p
-    raise UserError("the shipped network's torch weights are missing (core/assets/model.pt): make them with `python "
-                    "-m core train cnn --preset default --epochs 20 --seed 0 --threads 1 --out runs/cnn-default`")
+    """The shipped network's torch weights, core/assets/model.pt (shipped beside model.onnx, tracked by git: a fresh
+    clone has them); a one-line UserError when they are missing."""
+    p = ASSETS_DIR / "model.pt"
+    if not p.is_file():
+        raise UserError("the shipped network's torch weights are missing (core/assets/model.pt): restore them with "
+                        "`git checkout core/assets`, or ship a model with `python -m core export RUN --ship`")
+    return p
 
 
 def _int8_accuracy(session, images: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -169,7 +168,11 @@ def teach(page, url: str, runs: Path, digits=TEACH_DIGITS) -> dict:
     saved = B.metric_value(page, "Saved")
     t0 = time.time()
     page.get_by_role("button", name=re.compile("Fine-tune on my")).click()
-    page.get_by_text(re.compile("^Before and after")).first.wait_for(timeout=300_000)
+    done = page.get_by_text(re.compile("^Before and after")).first
+    failed = page.locator("[data-testid=stAlertContentError], [data-testid=stException]").first
+    done.or_(failed).wait_for(timeout=300_000)
+    if not done.is_visible():  # the page said why (e.g. the shipped weights are missing): report it, don't wait
+        raise RuntimeError(f"fine-tuning failed on the Teach page: {failed.inner_text()[:500]}")
     waited = time.time() - t0
     B.wait_idle(page, settle=1.0)
     m = json.loads(next(runs.glob("cnn-finetuned-*/metrics.json")).read_text())
@@ -271,23 +274,6 @@ def open_bundle(page, url: str) -> dict:
         tab.close()
 
 
-def base_network(runs: Path) -> None:
-    """Give the fresh runs folder the shipped network's torch weights (core.finetune.base_model_path), when this
-    checkout has them, so Phase 4 and the Teach page start from the shipped network as on a presenter's machine."""
-    from core.errors import UserError
-    from core.finetune import base_model_path
-
-    try:
-        src = base_model_path()
-    except UserError:
-        return
-    if src.parent.name == "cnn-default" and (src.parent / "metrics.json").is_file():
-        dst = runs / "cnn-default"
-        dst.mkdir(parents=True, exist_ok=True)
-        shutil.copy(src, dst / src.name)
-        shutil.copy(src.parent / "metrics.json", dst / "metrics.json")
-
-
 def run(out: Path, train: bool = True, digit_index: int = 0) -> dict:
     """Everything, inside the namespace: server, browser, training, drawing, teaching, camera, checks, screenshots."""
     out.mkdir(parents=True, exist_ok=True)
@@ -295,8 +281,6 @@ def run(out: Path, train: bool = True, digit_index: int = 0) -> dict:
     clip = work / "digit.y4m"
     expected = B.digit_clip(clip, digit_index)
     runs = work / "runs"
-    if train:
-        base_network(runs)
     env = {"DIGITS_RUNS_DIR": str(runs)} if train else {}
     result: dict = {"pages": {}, "camera": None, "training": {}, "checks": {"desktop": {}, "phone": {}}}
     with B.dashboard_server(env=env, log=work / "server.log") as url, B.dashboard_browser(clip) as browser:
