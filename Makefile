@@ -68,8 +68,8 @@ screenshots: setup-dev data chromium web-deps  ## regenerate dashboard/screensho
 	$(PY) -m core screenshots
 
 model: setup-dev data chromium web-deps  ## retrain and re-export the shipped model (core/assets/); export checks it in Chromium
-	$(PY) -m core train cnn --preset default --epochs 20 --seed 0 --threads 1 --out runs/cnn-default
-	$(PY) -m core export runs/cnn-default --ship
+	$(PY) -m core train cnn --preset camera --epochs 20 --seed 0 --threads 1 --out runs/cnn-camera
+	$(PY) -m core export runs/cnn-camera --ship
 
 clean:
 	rm -rf $(VENV) web/node_modules

@@ -288,7 +288,7 @@ def train_main(a) -> int:
     data = load_mnist()
     n_train = len(training_data(cfg, data)[1])  # renders the camera pool first, when there is one to make
     metrics = loop.drive(train(cfg, data, run_dir), loop.total_steps(cfg, n_train),
-                         f"train cnn ({a.preset}, {pick_device(cfg.device)})")
+                         f"train cnn ({a.preset}, {pick_device(cfg.device)})", "val" if cfg.validation else "test")
     metrics["command"] = command_line(a)
     atomic_write_json(run_dir / "metrics.json", metrics)
     acc = metrics["test_accuracy"]

@@ -236,7 +236,8 @@ def model_contract(path: Path, kind: str, rows: dict[str, dict], arch: dict, run
                "integer_layers": quantize.integer_weight_ranges(path),
                "wasm_ops_supported": not r["wasm_unsupported_ops"],
                "training_command": run_metrics.get("command", ""), "export_command": export_command,
-               "training_metrics": {"test_accuracy_torch": run_metrics.get("test_accuracy"),
+               "training_metrics": {"accuracy_torch": run_metrics.get("test_accuracy"),
+                                    "evaluated_on": run_metrics.get("evaluated_on", "MNIST test"),
                                     "train_seconds": timings.get("train_seconds"), "threads": timings.get("threads")},
                **eleven},
     )

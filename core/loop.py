@@ -290,8 +290,10 @@ def run_metrics(t: Trainer, history: list[dict], evals: list[dict], threads: int
 # --- the CLI's view ----------------------------------------------------------------------------------------
 
 
-def drive(records: Iterator[Record], total: int, desc: str) -> dict:
-    """Consume a trainer's records with a tqdm progress bar (the CLIs' view); return the final metrics."""
+def drive(records: Iterator[Record], total: int, desc: str, held_out: str = "test") -> dict:
+    """Consume a trainer's records with a tqdm progress bar (the CLIs' view); return the final metrics.
+    `held_out` names the set the records' held-out accuracy was measured on ("test", or "val" for a validation
+    split)."""
     from tqdm import tqdm
 
     metrics: dict = {}
@@ -304,13 +306,13 @@ def drive(records: Iterator[Record], total: int, desc: str) -> dict:
                 bar.set_postfix(loss=f"{rec.loss:.3f}", ex_s=f"{rec.examples_per_s:,.0f}", refresh=False)
                 bar.refresh()
             elif isinstance(rec, EvalMetrics):
-                bar.write(f"{desc} step {rec.step}: test acc {rec.test_accuracy:.4f} "
+                bar.write(f"{desc} step {rec.step}: {held_out} acc {rec.test_accuracy:.4f} "
                           f"({rec.train_seconds:.1f} s training)")
             elif isinstance(rec, EpochMetrics):
                 bar.n = rec.step
                 bar.refresh()
                 bar.write(f"{desc} epoch {rec.epoch}: train acc {rec.train_accuracy:.4f}  "
-                          f"test acc {rec.test_accuracy:.4f}  ({rec.train_seconds:.1f} s training, "
+                          f"{held_out} acc {rec.test_accuracy:.4f}  ({rec.train_seconds:.1f} s training, "
                           f"{rec.elapsed:.1f} s wall)")
             elif isinstance(rec, Finished):
                 metrics = rec.metrics

@@ -207,7 +207,7 @@ def playground_reset(page, url: str) -> dict:
     page.get_by_role("button", name=re.compile("Model's settings")).click()
     B.wait_idle(page)
     after_reset = slider_value(page, "Gain")
-    move_slider(page, "Threshold radius", "ArrowRight")
+    move_slider(page, "Paper radius", "ArrowRight")
     return {"model": before, "moved": moved, "after_reset": after_reset, "after_touching_another": slider_value(
         page, "Gain")}
 
@@ -220,7 +220,7 @@ def page_checks(page, name: str) -> dict:
         out["table_columns"] = B.table_columns(page)
     if name == "playground":
         out["filmstrip_overlaps"] = B.overlapping_labels(page, "filmstrip")
-        img, slider = B.figure_box(page, "pg-input"), B.element_box(page, "[data-testid=stSlider]", "Box (px)")
+        img, slider = B.figure_box(page, "pg-input"), B.element_box(page, "[data-testid=stSlider]", "Camera box")
         out["input_to_sliders_px"] = slider["y"] - img["bottom"] if img and slider else None
     if name in ("phase1", "phase4"):
         meta, tile, total = ("softmax-templates", 84, 10 * 84 + 9 * 12) if name == "phase1" else ("conv-filters", 36,

@@ -27,6 +27,13 @@ NO_VNNI_CPU = "EPYC-Rome"  # AVX2, no AVX-512, no VNNI: the CPU the problem was 
 EMULATED_IMAGES = 500
 
 
+def cpu_has_vnni() -> bool:
+    """Whether this CPU has the u8 x s8 dot-product instructions that add in 32 bits (no 16-bit saturation)."""
+    from core.runtime import cpu_info
+
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(cpu_info()["flags"]))
+
+
 def widened(src: Path, dst: Path) -> Path:
     """The same model with its 7-bit int8 weights doubled into the 8-bit range (scales halved): equal in exact
     arithmetic, but its u8 x s8 pair sums can exceed 16 bits on a CPU without VNNI. Contract copied along."""
@@ -126,7 +133,7 @@ def test_shipped_contract_states_what_every_native_backend_reproduces(mnist):
     c = inference.load_model(SHIPPED).contract
     both = quantize.optimized_vs_reference(SHIPPED, mnist.test_images)
     for backend, key in (("onnxruntime", "optimized"), ("onnxruntime_reference", "reference")):
-        acc = float((both["logits"][key].argmax(1) == mnist.test_labels).mean())
+        acc = float((both["logits"][key][:, :10].argmax(1) == mnist.test_labels).mean())  # best digit, no rejection
         assert acc == c["metrics"]["backends"][backend]["test_accuracy"], backend
     assert both["argmax_agreement"] == 1.0  # fused integer kernels and reference math agree on all 10,000 images
     assert both["max_abs_logit_diff"] == pytest.approx(c["metrics"]["optimized_vs_reference"]["max_abs_logit_diff"],
@@ -182,8 +189,12 @@ def test_on_an_emulated_cpu_without_vnni_fused_kernels_match_reference_math(mnis
     native = optimized_vs_reference_on(None, runs, tmp_path)
     emulated = optimized_vs_reference_on(NO_VNNI_CPU, runs, tmp_path)
     print(f"{EMULATED_IMAGES} test images, fused vs reference: native {native}; emulated {NO_VNNI_CPU} {emulated}")
-    # the emulation really runs the saturating u8 x s8 kernel: a graph built to saturate goes wrong there only
-    assert native["saturating.onnx"]["max_abs_logit_diff"] == 0.0
+    # the emulation really runs the saturating u8 x s8 kernel: a graph built to saturate goes wrong there, and
+    # natively only where this CPU lacks VNNI too (then its own fused kernel is the 16-bit one)
+    if cpu_has_vnni():
+        assert native["saturating.onnx"]["max_abs_logit_diff"] == 0.0
+    else:
+        assert native["saturating.onnx"]["max_abs_logit_diff"] > 100
     assert emulated["saturating.onnx"]["max_abs_logit_diff"] > 100
     # and there the shipped model's fused kernels still agree with reference math on every image
     assert emulated["model.onnx"]["agreement"] == 1.0 and emulated["model.onnx"]["max_abs_logit_diff"] < 0.5
