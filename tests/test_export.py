@@ -11,14 +11,9 @@ import torch
 from onnx import TensorProto, helper
 
 from core import cnn, cnn_train, contract, export, inference, quantize
-from core.data import MNIST, load_mnist
+from core.data import MNIST
 from core.errors import UserError
 from core.storage import read_json
-
-
-@pytest.fixture(scope="module")
-def mnist() -> MNIST:
-    return load_mnist(fetch=False)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +62,9 @@ def test_int8_models_stay_close_to_fp32(exported, mnist):
     ref = fp32.logits(x).argmax(1)
     for kind in (export.DYNAMIC, export.STATIC):
         m = inference.load_model(out / export.FILES[kind])
-        assert (m.logits(x).argmax(1) == ref).mean() >= 0.95
+        agree = (m.logits(x).argmax(1) == ref).mean()
+        print(kind, "agreement", agree)
+        assert agree >= 0.95
         assert summary["models"][kind]["size_bytes"] < summary["models"][export.FP32]["size_bytes"] / 3
 
 

@@ -40,7 +40,7 @@ LEGACY = PreprocessConfig.legacy()
 def digit_frame(label_index: int = 0, seed: int = 0, **style) -> tuple[np.ndarray, int]:
     from core.data import load_mnist
 
-    m = load_mnist(fetch=False)
+    m = load_mnist()  # fetched if missing
     rng = np.random.default_rng(seed)
     s = replace(camera_set.Style(), **style)
     return camera_set.camera_sample(m.test_images[label_index], rng, s), int(m.test_labels[label_index])
@@ -230,7 +230,7 @@ def test_camera_digits_give_a_28x28_input_in_unit_range(index, seed):
     from core.data import load_mnist
 
     rng = np.random.default_rng(seed)
-    frame = camera_set.camera_sample(load_mnist(fetch=False).test_images[index], rng)
+    frame = camera_set.camera_sample(load_mnist().test_images[index], rng)
     r = preprocess(frame, DEFAULT)
     if r.image is not None:
         assert r.image.shape == (28, 28) and r.image.dtype == np.float32
