@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -62,10 +61,3 @@ def test_serve_web_serves_the_folder_on_localhost(tmp_path):
         proc.terminate()
         proc.wait(timeout=10)
 
-
-def test_bench_preprocess_prints_and_writes_its_figures(tmp_path, capsys):
-    out = tmp_path / "preprocess.json"
-    assert main(["bench", "preprocess", "--digits", "12", "--negatives", "6", "--repeat", "2", "--json", str(out)]) == 0
-    printed = capsys.readouterr().out
-    figures = json.loads(out.read_text())
-    assert "ours" in printed and figures  # the table, and the JSON it came from

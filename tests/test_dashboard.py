@@ -15,6 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.errors import UserError
+from core.storage import REPO_ROOT
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 PAGES = ["home.py", "phase1_softmax.py", "phase2_mlp.py", "phase3_torch.py", "phase4_cnn.py", "playground.py",
@@ -581,8 +582,11 @@ def test_home_ladder_fixes(runs, mnist):
     mlps = [x for n, x in xs.items() if n.startswith("MLP")]
     assert len(mlps) == len(set(mlps)) == 2  # the NumPy and the PyTorch MLP no longer sit on each other
     assert all("kB" in t or "MB" in t for t in lad["layout"]["xaxis"]["ticktext"])  # 10 kB, 100 kB, 1 MB
-    caption = next(c.value for c in at.caption if c.value.startswith("On this machine"))
+    caption = next(c.value for c in at.caption if c.value.startswith("Measured on "))
     assert "--" not in caption and "/work" not in caption and len(caption) < 400
+    ladder = json.loads((REPO_ROOT / "core/assets/ladder.json").read_text())  # where and when: the figures' file
+    assert caption.startswith(f"Measured on {ladder['machine']['cpu']}") and ladder["generated"][:10] in caption
+    assert "this machine" not in " ".join(c.value for c in at.caption)
 
 
 def test_every_chart_hides_the_plotly_toolbar(runs, mnist):

@@ -255,7 +255,8 @@ def test_shipped_model_reads_camera_digits_better_than_the_seed_pipeline():
     s = camera_set_scores(model, {"ours": PreprocessConfig(), "seed": PreprocessConfig.seed()}, n=150, negatives=30,
                           seed=99)
     ours, seed = s["configs"]["ours"], s["configs"]["seed"]
-    assert ours["accuracy"] >= 0.93 and ours["accuracy"] >= seed["accuracy"] + 0.05
+    # measured with the shipped model of 2026-12-02: 99.3 % vs the seed's 88.0 % (+11.3 pp), 93.3 % "no digit"
+    assert ours["accuracy"] >= 0.98 and ours["accuracy"] >= seed["accuracy"] + 0.09
     assert ours["no_digit_rate"] >= 0.9
 
 

@@ -240,6 +240,21 @@ def test_camera_digits_give_a_28x28_input_in_unit_range(index, seed):
         assert r.reason in (NO_INK, NOT_FOUND, TOO_SMALL)
 
 
+def test_camera_digits_are_found_and_read(mnist):
+    """The property above lets a hard frame give "no digit"; on 40 fixed frames nearly every digit is found and
+    read right by the shipped model (measured 40 of 40 found, RIGHT of 40 read)."""
+    from core.inference import load_model
+
+    model, found, right = load_model(), 0, 0
+    for i in range(40):
+        r = preprocess(camera_set.camera_sample(mnist.test_images[i], np.random.default_rng(i)), DEFAULT)
+        if r.image is not None:
+            found += 1
+            right += int(model.logits(r.image[None]).argmax(1)[0] == mnist.test_labels[i])
+    print("found", found, "right", right)
+    assert found >= 39 and right >= 36, (found, right)
+
+
 def test_thin_strokes_are_thickened_toward_the_target_width():
     thin = np.zeros((56, 56))
     thin[10:46, 27] = 1.0  # a 1-px "1", 36 px tall: 0.6 px once fitted to 20
