@@ -242,7 +242,7 @@ def test_camera_digits_give_a_28x28_input_in_unit_range(index, seed):
 
 def test_camera_digits_are_found_and_read(mnist):
     """The property above lets a hard frame give "no digit"; on 40 fixed frames nearly every digit is found and
-    read right by the shipped model (measured 40 of 40 found, RIGHT of 40 read)."""
+    read right by the shipped model (measured 40 of 40 found, 39 read right)."""
     from core.inference import load_model
 
     model, found, right = load_model(), 0, 0
@@ -251,8 +251,7 @@ def test_camera_digits_are_found_and_read(mnist):
         if r.image is not None:
             found += 1
             right += int(model.logits(r.image[None]).argmax(1)[0] == mnist.test_labels[i])
-    print("found", found, "right", right)
-    assert found >= 39 and right >= 36, (found, right)
+    assert found >= 39 and right >= 37, (found, right)
 
 
 def test_thin_strokes_are_thickened_toward_the_target_width():
