@@ -101,9 +101,26 @@ def ladder_caption() -> str:
     if lat.get("ratio"):
         parts.append(f"the shipped model takes {lat['shipped_ms'] * 1e3:.0f} µs per image, "
                      f"{lat['ratio']:.2f}× the seed's network")
-    when = f" Measured on {str(doc['generated'])[:10]} by `python -m core bench models`." if doc.get("generated") \
-        else ""
-    return ("On this machine " + "; ".join(parts) + "." if parts else "") + when
+    return f"Measured on {measured_where(doc)} by `python -m core bench models`: " + "; ".join(parts) + "." \
+        if parts else ""
+
+
+def measured_where(doc: dict) -> str:
+    """'<CPU> (<n> cores), <date>' from a figure file's `machine` and `generated` fields (never 'this machine')."""
+    machine = doc.get("machine") or {}
+    cores = f" ({machine['usable_cores']} cores)" if machine.get("usable_cores") else ""
+    when = str(doc.get("generated") or "")[:10] or "date not recorded"
+    return f"{machine.get('cpu') or 'a CPU not recorded'}{cores}, {when}"
+
+
+def mlp_train_seconds() -> str:
+    """How long the ladder's 20-epoch NumPy MLP took to train, and where: '' when the ladder has no such row."""
+    doc = state.ladder() or {}
+    row = next((r for r in doc.get("rows", []) if r["name"].startswith("MLP") and "NumPy" in r["name"]), None)
+    if not row or not row.get("train_seconds"):
+        return ""
+    return (f"{row.get('epochs', '?')} epochs took {row['train_seconds']:.0f} s on {measured_where(doc)} "
+            f"({row.get('train_threads', '?')} thread; core/assets/ladder.json)")
 
 
 # --- Phase 3: NumPy vs PyTorch -----------------------------------------------------------------------------

@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 
 from core.bench import models as model_bench
-from core.data import MNIST, load_mnist
+from core.contract import read_contract, sha256_file
+from core.data import MNIST
+from core.inference import default_model_path
 from core.storage import read_json
 
 
 @pytest.fixture(scope="module")
-def small() -> MNIST:
-    m = load_mnist(fetch=False)
+def small(mnist) -> MNIST:
+    m = mnist
     return MNIST(m.train_images[:512], m.train_labels[:512], m.test_images[:300], m.test_labels[:300])
 
 
@@ -39,3 +41,19 @@ def test_committed_ladder_has_every_model():
         assert 0 < r["test_accuracy"] <= 1 and r["size_bytes"] > 0 and r["latency_ms_1"] > 0
     assert ladder["time_to_99"]["reached"]
     assert ladder["seed_published"]["test_accuracy"] == 0.9887
+
+
+def test_committed_ladder_agrees_with_the_shipped_model():
+    """The ladder's "shipped" row describes the model.onnx and model.json beside it (re-run `bench models` after
+    shipping a new model)."""
+    ladder = read_json(model_bench.LADDER_PATH, "model ladder")
+    path = default_model_path()
+    contract = read_contract(path)  # also checks model.onnx against the contract's SHA-256
+    (row,) = [r for r in ladder["rows"] if r["name"].startswith("shipped")]
+    fmt = contract["exported_as"].removeprefix("model.").removesuffix(".onnx")
+    assert f"({fmt})" in row["name"], (row["name"], contract["exported_as"])
+    assert row["size_bytes"] == contract["size_bytes"] == path.stat().st_size
+    assert row["test_accuracy"] == row["contract_accuracy"] == contract["metrics"]["test_accuracy"]
+    assert contract["sha256"] == sha256_file(path)
+    same = [r for r in ladder["rows"] if r is not row and r.get("size_bytes") == row["size_bytes"]]
+    assert same and all(r["test_accuracy"] == row["test_accuracy"] for r in same), same  # the run it came from

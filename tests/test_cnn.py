@@ -10,15 +10,10 @@ import torch
 
 from core import augment, cnn, cnn_train
 from core.cli import main as cli_main
-from core.data import MNIST, load_mnist
+from core.data import MNIST
 from core.errors import UserError
 from core.loop import EpochMetrics, EvalMetrics, Finished, Snapshot, StepMetrics
 from core.storage import read_json
-
-
-@pytest.fixture(scope="module")
-def mnist() -> MNIST:
-    return load_mnist(fetch=False)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.errors import UserError
+from core.storage import REPO_ROOT
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 PAGES = ["home.py", "phase1_softmax.py", "phase2_mlp.py", "phase3_torch.py", "phase4_cnn.py", "playground.py",
@@ -181,18 +182,22 @@ def test_short_cnn_run_from_the_phase4_page(runs, mnist):
     assert (view.run_dir / "model.pt").exists()
     assert any(b.label == "Export and quantize this run" for b in at.button)
 
-    # What `python -m core export RUN` leaves in RUN/onnx (here: the shipped model standing in for all three
-    # formats, which is enough to check the table and the flip finder without a 30 s export).
+    # What `python -m core export RUN` leaves in RUN/onnx (here: the shipped model standing in for fp32 and
+    # int8-static, and a copy that favours one digit for int8-dynamic: the flip finder must count exactly the test
+    # digits where that copy disagrees, without a 30 s export).
     import shutil
 
-    from core.inference import default_model_path
+    from core.inference import default_model_path, load_model, to_model_input
 
     onnx = view.run_dir / "onnx"
     onnx.mkdir()
     rows = {}
     for fmt, size, ms in (("fp32", 357_926, 0.034), ("int8-dynamic", 97_073, 0.062), ("int8-static", 102_702, 0.021)):
-        shutil.copy(default_model_path(), onnx / f"model.{fmt}.onnx")
-        shutil.copy(default_model_path().with_suffix(".json"), onnx / f"model.{fmt}.json")
+        if fmt == "int8-dynamic":
+            favour_one_digit(default_model_path(), onnx / f"model.{fmt}.onnx", digit=1, by=4.0)
+        else:
+            shutil.copy(default_model_path(), onnx / f"model.{fmt}.onnx")
+            shutil.copy(default_model_path().with_suffix(".json"), onnx / f"model.{fmt}.json")
         rows[fmt] = {"file": f"model.{fmt}.onnx", "size_bytes": size, "test_accuracy": 0.99, "accuracy_drop_pp": 0.0,
                      "latency_ms_1": ms, "throughput_256_per_s": 9000.0}
     # an export whose stored reason contradicts its own figures: the caption must follow the figures
@@ -204,10 +209,33 @@ def test_short_cnn_run_from_the_phase4_page(runs, mnist):
     assert not at.exception and not at.error, texts(at)
     table = at.dataframe[-1].value
     assert list(table["format"]) == ["fp32", "int8-dynamic", "int8-static"]
-    assert list(table["flips vs fp32"]) == [0, 0, 0]
+    x = to_model_input(mnist.test_images)
+    fp32, dyn = (load_model(onnx / f"model.{f}.onnx").logits(x).argmax(1) for f in ("fp32", "int8-dynamic"))
+    flips = int((fp32 != dyn).sum())
+    assert 0 < flips < len(x) and list(table["flips vs fp32"]) == [0, flips, 0]
     assert list(table["size (kB)"]) == [357.9, 97.1, 102.7]  # not 357.926
     caption = next(c.value for c in at.caption if c.value.startswith("Fastest"))
     assert "Fastest for one image here: int8-static" in caption and "int8-dynamic is the fastest" not in caption
+
+
+def favour_one_digit(src: Path, dst: Path, digit: int, by: float) -> None:
+    """A copy of an ONNX model (with its contract) that adds `by` to one digit's logit, so it disagrees on some."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from core.contract import read_contract, sha256_file, write_contract
+
+    m = onnx.load(src)
+    out = m.graph.output[0].name
+    for node in m.graph.node:
+        node.output[:] = [f"{o}_unbiased" if o == out else o for o in node.output]
+    bias = np.zeros(m.graph.output[0].type.tensor_type.shape.dim[-1].dim_value, np.float32)
+    bias[digit] = by
+    m.graph.initializer.append(numpy_helper.from_array(bias, "favour"))
+    m.graph.node.append(helper.make_node("Add", [f"{out}_unbiased", "favour"], [out]))
+    onnx.save(m, dst)
+    write_contract(dst, read_contract(src) | {"model_file": dst.name, "sha256": sha256_file(dst),
+                                              "size_bytes": dst.stat().st_size})
 
 
 # --- playground, camera, deploy ----------------------------------------------------------------------------
@@ -556,8 +584,11 @@ def test_home_ladder_fixes(runs, mnist):
     mlps = [x for n, x in xs.items() if n.startswith("MLP")]
     assert len(mlps) == len(set(mlps)) == 2  # the NumPy and the PyTorch MLP no longer sit on each other
     assert all("kB" in t or "MB" in t for t in lad["layout"]["xaxis"]["ticktext"])  # 10 kB, 100 kB, 1 MB
-    caption = next(c.value for c in at.caption if c.value.startswith("On this machine"))
+    caption = next(c.value for c in at.caption if c.value.startswith("Measured on "))
     assert "--" not in caption and "/work" not in caption and len(caption) < 400
+    ladder = json.loads((REPO_ROOT / "core/assets/ladder.json").read_text())  # where and when: the figures' file
+    assert caption.startswith(f"Measured on {ladder['machine']['cpu']}") and ladder["generated"][:10] in caption
+    assert "this machine" not in " ".join(c.value for c in at.caption)
 
 
 def test_every_chart_hides_the_plotly_toolbar(runs, mnist):

@@ -11,13 +11,12 @@ import pytest
 
 from core import data
 from core.errors import UserError
-from core.storage import data_dir
 
 
 @pytest.fixture
-def private_data_dir(tmp_path, monkeypatch, mnist):
+def private_data_dir(tmp_path, monkeypatch, mnist_wheel):
     """An empty data dir holding only the (verified) downloaded wheel, so rebuilding needs no network."""
-    wheel = data_dir() / "downloads" / data.WHEEL_NAME
+    wheel = mnist_wheel
     (tmp_path / "downloads").mkdir()
     shutil.copy(wheel, tmp_path / "downloads" / data.WHEEL_NAME)
     monkeypatch.setenv("DIGITS_DATA_DIR", str(tmp_path))

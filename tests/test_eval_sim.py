@@ -5,12 +5,11 @@ import pytest
 from PIL import Image, ImageFilter
 
 from core import eval_sim as es
-from core.data import load_mnist
 
 
 @pytest.fixture(scope="module")
-def digits() -> np.ndarray:
-    return load_mnist(fetch=False).test_images[:40]  # (40,28,28) uint8
+def digits(mnist) -> np.ndarray:
+    return mnist.test_images[:40]  # (40,28,28) uint8
 
 
 def ink_rows_cols(image: np.ndarray, level: int = 128) -> tuple[np.ndarray, np.ndarray]:

@@ -11,14 +11,9 @@ import torch
 from onnx import TensorProto, helper
 
 from core import cnn, cnn_train, contract, export, inference, quantize
-from core.data import MNIST, load_mnist
+from core.data import MNIST
 from core.errors import UserError
 from core.storage import read_json
-
-
-@pytest.fixture(scope="module")
-def mnist() -> MNIST:
-    return load_mnist(fetch=False)
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +127,31 @@ def test_ship_copies_model_and_contract(exported, tmp_path):
     m = inference.load_model(dest)
     assert dest.name == "model.onnx" and m.contract["model_file"] == "model.onnx"
     assert m.contract["exported_as"] == export.FILES[export.STATIC]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_export_cli_again_gives_the_same_sha256_and_ships_into_a_temporary_folder(exported, mnist, tmp_path,
+                                                                                    monkeypatch, capsys):
+    """`python -m core export RUN --ship` on the fixture's run: every file bit for bit the fixture's (the README's
+    reproducibility claim), and the chosen one shipped, with ship() pointed at a temporary folder, not core/assets."""
+    import functools
+
+    from core import data as core_data
+    from core.cli import main
+
+    run, out, _ = exported
+    subset = MNIST(mnist.train_images, mnist.train_labels, mnist.test_images[:1000], mnist.test_labels[:1000])
+    monkeypatch.setattr(core_data, "load_mnist", lambda *a, **k: subset)  # the fixture's data: same files, less time
+    assets = tmp_path / "assets"
+    monkeypatch.setattr(export, "ship", functools.partial(export.ship, dest_dir=assets))
+    assert main(["export", str(run), "--out", str(tmp_path / "again"), "--ship"]) == 0
+    for kind, name in export.FILES.items():
+        assert contract.sha256_file(tmp_path / "again" / name) == contract.sha256_file(out / name), kind
+    shipped = inference.load_model(assets / "model.onnx")  # checked against its contract's SHA-256
+    assert "shipping int8-" in capsys.readouterr().out and (assets / "model.pt").exists()  # (the faster, here)
+    assert shipped.contract["sha256"] == contract.sha256_file(out / shipped.contract["exported_as"])
+    assert shipped.contract["export_command"].endswith("--ship")
 
 
 # --- bad input ---------------------------------------------------------------------------------------------

@@ -7,15 +7,14 @@ import pytest
 
 from core import negatives as ng
 from core.camera_set import camera_sample
-from core.data import load_mnist
 from core.errors import UserError
 
 ALL_NAMES = ng.SOURCES
 
 
 @pytest.fixture(scope="module")
-def train() -> tuple[np.ndarray, np.ndarray]:
-    m = load_mnist(fetch=False)
+def train(mnist) -> tuple[np.ndarray, np.ndarray]:
+    m = mnist
     return m.train_images[:20_000], m.train_labels[:20_000]  # (20000,28,28) uint8, (20000,) uint8
 
 

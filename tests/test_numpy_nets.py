@@ -111,3 +111,18 @@ def test_he_init_scale():
     assert p.W1.std() == pytest.approx(np.sqrt(2 / 784), rel=0.02)
     assert p.W2.std() == pytest.approx(np.sqrt(2 / 512), rel=0.1)
     assert not p.b1.any() and not p.b2.any()
+
+
+def test_relu_gradient_at_exactly_zero_is_zero_as_in_torch():
+    """Units whose pre-activation is exactly 0 (all-zero images, zero biases) pass no gradient, as torch.relu's."""
+    import torch
+
+    p = nn.init_mlp(np.random.default_rng(0), 16, np.float64)  # b1 = 0, so Z1 = 0 for a blank image
+    X, y = np.zeros((3, nn.D)), np.array([1, 4, 7])
+    g = nn.mlp_loss_and_grads(p, X, y).grads
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in nn.as_dict(p).items()}
+    Z2 = torch.relu(torch.tensor(X) @ t["W1"] + t["b1"]) @ t["W2"] + t["b2"]
+    torch.nn.functional.cross_entropy(Z2, torch.tensor(y)).backward()
+    for k, v in nn.as_dict(g).items():
+        np.testing.assert_allclose(v, t[k].grad.numpy(), atol=1e-12, err_msg=k)
+    assert not g.b1.any() and g.b2.any()

@@ -47,7 +47,7 @@ def test_same_seed_same_numbers_other_seed_other_numbers(mnist):
 def test_one_epoch_learns_both_models(mnist):
     sm = _run(T.SoftmaxConfig(epochs=1), mnist)[-1].metrics
     mlp = _run(replace(TINY_MLP, epochs=1, hidden=64), mnist)[-1].metrics
-    assert sm["test_accuracy"] > 0.88 and mlp["test_accuracy"] > 0.9
+    assert sm["test_accuracy"] >= 0.91 and mlp["test_accuracy"] >= 0.91  # measured 0.917 and 0.918 (seed 0)
     assert sm["params"] == 7850 and mlp["params"] == 784 * 64 + 64 + 64 * 10 + 10
 
 

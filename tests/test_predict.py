@@ -104,15 +104,26 @@ def test_text_output_and_errors_on_stderr(tmp_path, capsys, template_model, mnis
     assert err.count("\n") == 1 and err.startswith("error: ") and "bad.jpg" in err
 
 
+OPTIONS = {  # each flag of `predict` and the setting it must change
+    "--radius 3": {"radius": 3}, "--offset 0.095": {"offset": 0.095}, "--gain 0.3": {"gain": 0.3},
+    "--steps 64,32": {"steps": (64, 32)}, "--no-framing": {"framing": False}, "--single-step": {"single_step": True},
+    "--box 0.5": {"box": 0.5},
+}
+
+
 def test_options_reach_the_pipeline(tmp_path, capsys, template_model, mnist):
     model = load_model(template_model)
-    over = {"radius": 3, "offset": 0.095, "steps": (64, 32), "framing": False, "box": None}
-    cfg = resolve_preprocess(model.contract, over)
+    cfg = resolve_preprocess(model.contract, {"radius": 3, "offset": 0.095, "steps": (64, 32), "framing": False,
+                                              "box": None})
     assert (cfg.radius, cfg.offset, cfg.steps, cfg.framing) == (3, 0.095, (64, 32), False)
     camera_png(tmp_path / "a.png", 2, mnist)
-    code, (rec,) = run_json(capsys, "--model", template_model, "--radius", 3, "--offset", 0.095, "--gain", 0.3,
-                            "--steps", "64,32", "--no-framing", "--single-step", "--box", 0.9, tmp_path / "a.png")
-    assert code == 0 and rec["digit"] is not None
+    rgb = np.asarray(Image.open(tmp_path / "a.png").convert("RGB"))
+    default = resolve_preprocess(model.contract, {"box": None})
+    for flags, setting in OPTIONS.items():  # the record is what the changed setting gives, and it did change
+        code, (rec,) = run_json(capsys, "--model", template_model, *flags.split(), tmp_path / "a.png")
+        want = resolve_preprocess(model.contract, {"box": None, **setting})
+        assert code == 0 and rec["probabilities"] == pytest.approx(preprocess_probs(rgb, model, want), rel=1e-5), flags
+        assert not np.allclose(preprocess(rgb, want).image, preprocess(rgb, default).image, atol=1e-3), flags
     assert main(["predict", "--model", str(template_model), "--steps", "a,b", str(tmp_path / "a.png")]) == 2
     assert main(["predict", "--model", str(template_model), "--radius", "-3", str(tmp_path / "a.png")]) == 2
     assert "preprocess config" in capsys.readouterr().err
@@ -244,7 +255,8 @@ def test_shipped_model_reads_camera_digits_better_than_the_seed_pipeline():
     s = camera_set_scores(model, {"ours": PreprocessConfig(), "seed": PreprocessConfig.seed()}, n=150, negatives=30,
                           seed=99)
     ours, seed = s["configs"]["ours"], s["configs"]["seed"]
-    assert ours["accuracy"] >= 0.93 and ours["accuracy"] >= seed["accuracy"] + 0.05
+    # measured with the shipped model of 2026-12-02: 99.3 % vs the seed's 88.0 % (+11.3 pp), 93.3 % "no digit"
+    assert ours["accuracy"] >= 0.98 and ours["accuracy"] >= seed["accuracy"] + 0.09
     assert ours["no_digit_rate"] >= 0.9
 
 

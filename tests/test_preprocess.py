@@ -40,7 +40,7 @@ LEGACY = PreprocessConfig.legacy()
 def digit_frame(label_index: int = 0, seed: int = 0, **style) -> tuple[np.ndarray, int]:
     from core.data import load_mnist
 
-    m = load_mnist(fetch=False)
+    m = load_mnist()  # fetched if missing
     rng = np.random.default_rng(seed)
     s = replace(camera_set.Style(), **style)
     return camera_set.camera_sample(m.test_images[label_index], rng, s), int(m.test_labels[label_index])
@@ -230,7 +230,7 @@ def test_camera_digits_give_a_28x28_input_in_unit_range(index, seed):
     from core.data import load_mnist
 
     rng = np.random.default_rng(seed)
-    frame = camera_set.camera_sample(load_mnist(fetch=False).test_images[index], rng)
+    frame = camera_set.camera_sample(load_mnist().test_images[index], rng)
     r = preprocess(frame, DEFAULT)
     if r.image is not None:
         assert r.image.shape == (28, 28) and r.image.dtype == np.float32
@@ -238,6 +238,20 @@ def test_camera_digits_give_a_28x28_input_in_unit_range(index, seed):
         assert r.reason is None
     else:
         assert r.reason in (NO_INK, NOT_FOUND, TOO_SMALL)
+
+
+def test_camera_digits_are_found_and_read(mnist):
+    """The property above lets a hard frame give "no digit"; on 40 fixed frames nearly every digit is found and
+    read right by the shipped model (measured 40 of 40 found, 39 read right)."""
+    from core.inference import load_model
+
+    model, found, right = load_model(), 0, 0
+    for i in range(40):
+        r = preprocess(camera_set.camera_sample(mnist.test_images[i], np.random.default_rng(i)), DEFAULT)
+        if r.image is not None:
+            found += 1
+            right += int(model.logits(r.image[None]).argmax(1)[0] == mnist.test_labels[i])
+    assert found >= 39 and right >= 37, (found, right)
 
 
 def test_thin_strokes_are_thickened_toward_the_target_width():

@@ -13,15 +13,10 @@ from core import numpy_train as train_np
 from core import parity
 from core import torch_mlp as tm
 from core.cli import main as cli_main
-from core.data import MNIST, flat, load_mnist
+from core.data import MNIST, flat
 from core.errors import UserError
 from core.loop import EpochMetrics, Finished, Snapshot, StepMetrics
 from core.numpy_train import MLPConfig
-
-
-@pytest.fixture(scope="module")
-def mnist() -> MNIST:
-    return load_mnist(fetch=False)
 
 
 @pytest.fixture(scope="module")
