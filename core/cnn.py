@@ -173,17 +173,22 @@ def feature_maps(model: CNN, image: np.ndarray) -> dict[str, np.ndarray]:
     """Activations of one image per stage: {'conv1': (C1,28,28), 'pool1': (C1,14,14), 'conv2': ..., 'pool2', ...}.
 
     `image` is (28,28) uint8, or float in [0,1]. 'convK' is after the ReLU (and BatchNorm, if any). A stage that
-    pools before its ReLU (`fast`) has only 'poolK', taken after the ReLU.
+    pools before BatchNorm+ReLU (`fast`) shows 'convK' with its BatchNorm and ReLU applied at full size, and
+    'poolK' after them.
     """
     img = np.asarray(image)
     x = torch.from_numpy(img.astype(np.float32) / (255.0 if img.dtype == np.uint8 else 1.0))[None, None]
     model.eval()
     x = model.cropped(x.to(next(model.parameters()).device))
     out, stage, pooled = {}, 0, False
-    for layer in model.features:
+    layers = list(model.features)
+    for i, layer in enumerate(layers):
         x = layer(x)
         if isinstance(layer, nn.Conv2d):
             stage, pooled = stage + 1, False
+            nxt = layers[i + 1 : i + 4]
+            if [type(m) for m in nxt] == [nn.MaxPool2d, nn.BatchNorm2d, nn.ReLU]:  # pools first: show the full map
+                out[f"conv{stage}"] = nxt[2](nxt[1](x))[0].cpu().numpy().copy()
         elif isinstance(layer, nn.MaxPool2d):
             pooled = True
             out[f"pool{stage}"] = x[0].cpu().numpy().copy()

@@ -34,7 +34,8 @@ def test_fast_network_reads_28x28_and_crops_inside():
     border[:, :, :2], border[:, :, :, -2:] = 1.0, 1.0  # the 2-pixel frame the network never reads
     assert torch.equal(model(x), model(border))
     maps = cnn.feature_maps(model, np.zeros((28, 28), np.uint8))
-    assert {k: v.shape for k, v in maps.items()} == {"pool1": (32, 10, 10), "pool2": (64, 4, 4)}
+    assert {k: v.shape for k, v in maps.items()} == {"conv1": (32, 20, 20), "pool1": (32, 10, 10),
+                                                     "conv2": (64, 8, 8), "pool2": (64, 4, 4)}
     assert all(v.min() >= 0 for v in maps.values())  # taken after the ReLU
     assert cnn.FIRST_CONV in model.state_dict() and model.state_dict()[cnn.FIRST_CONV].shape == (32, 1, 5, 5)
 
@@ -91,7 +92,7 @@ def test_fast_preset_learns_in_a_few_hundred_steps(mnist):
     cfg = cnn_train.preset_config("fast", epochs=1, max_steps=200, threads=1, seed=0)
     fin = last(cnn_train.train(cfg, mnist))
     assert fin.metrics["steps"] == 200
-    assert fin.metrics["test_accuracy"] >= 0.97  # measured 0.9xx (seed 0, one thread)
+    assert fin.metrics["test_accuracy"] >= 0.985  # measured 0.9931 (seed 0, one thread)
 
 
 @pytest.mark.slow
