@@ -125,10 +125,12 @@ def auto_eval_every(max_steps: int | None, steps_per_epoch: int = 469, live: boo
 LIVE_EVAL_EVERY = 50  # steps between test points of the live run: each costs ~13 steps' time (10k images forward)
 # on the wall clock, not on the training clock
 
-# The `fast` preset's figure as last measured (`python -m core bench speedrun --seeds 5`; README "Training
-# speedrun"): the Phase 4 page states it unless this machine's runs/bench/speedrun.json says otherwise.
+# The `fast` recipe's figure as last measured (README "Training speedrun"; replace it with the medians of
+# `python -m core bench speedrun --seeds 5` on a quiet machine): the Phase 4 page states it unless this machine's
+# runs/bench/speedrun.json says otherwise.
 SPEEDRUN_MEASURED = {"seconds_to_99": 28.8, "seconds_to_995": 280.2, "seeds": 1, "threads": 1, "cpu": "AMD EPYC",
-                     "date": "2026-12-02", "note": "a busy shared machine, load ~5 on 2 cores; to be re-measured quiet"}
+                     "date": "2026-12-02",
+                     "note": "a busy shared machine (load ~5 on 2 cores), one seed of the recipe; to be re-measured"}
 
 
 def speedrun_figure() -> dict:
