@@ -72,8 +72,9 @@ PRESETS: dict[str, dict] = {  # preset name -> the CNNConfig fields it sets
     "default": {"arch": "default"},
     # ours for the camera: MNIST mixed with its digits as the camera pipeline hands them over, and "not a digit"
     "camera": {"arch": "default", "validation": True, "camera": 16_000, "negatives": 8_000},
-    # the live speedrun (README, "Training speedrun"): time to 99 % test accuracy on a 2-core CPU, chosen by
-    # measurement over seeds; Adam's betas (0.7, 0.9) and batch 256 as tuomaso/train_mnist_fast found them
+    # the live speedrun (README, "Training speedrun"): time to 99 % test accuracy on a 2-core CPU; measured so far
+    # on one seed on a busy machine (the choice over seeds is open); Adam's betas (0.7, 0.9) and batch 256 as
+    # tuomaso/train_mnist_fast found them
     "fast": {"arch": "fast", "epochs": 5, "batch_size": 256, "lr": 1e-2, "warmup": 0.1, "weight_decay": 0.0,
              "beta1": 0.7, "beta2": 0.9, "label_smoothing": 0.1, "shift": 1, "clean_frac": 0.0, "channels_last": True},
 }
