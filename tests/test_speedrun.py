@@ -57,6 +57,7 @@ print(export.torch_vs_ort(model, path, load_mnist(fetch=False).test_images[:50])
 """
 
 
+@pytest.mark.slow
 def test_fast_network_exports_to_onnx_with_the_28x28_contract(tmp_path):
     # In its own process: the exporter leaves threads behind that abort the interpreter at exit once a
     # Streamlit AppTest has run in the same process (exit code 134 after every test passed).
