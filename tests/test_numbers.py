@@ -122,6 +122,7 @@ def test_numbers_config_refuses_values_out_of_range():
 # ---------------------------------------------------------------- whole frames
 
 
+@pytest.mark.slow
 def test_a_written_number_is_read_left_to_right_with_boxes_on_each_digit(mnist, model):
     picks = first_of(mnist, "2026")
     image, number = written(mnist, picks, 3)
@@ -161,6 +162,7 @@ def test_segmentation_without_a_model_finds_each_digit(mnist):
     assert len(seg.regions) == 1 and len(seg.regions[0].digit_boxes) == len(number)
 
 
+@pytest.mark.slow
 def test_an_eleven_output_contract_drops_what_it_rejects(mnist, tmp_path):
     image, number = written(mnist, first_of(mnist, "58"), 9)
     never = load_model(constant_model(tmp_path, [0.0] * 10 + [5.0]))  # "not a digit" always wins
@@ -174,6 +176,7 @@ def test_an_eleven_output_contract_drops_what_it_rejects(mnist, tmp_path):
 # ---------------------------------------------------------------- predict --all
 
 
+@pytest.mark.slow
 def test_predict_all_json_gives_one_record_per_file_in_order(mnist, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     image, number = written(mnist, first_of(mnist, "2026"), 3)
@@ -192,6 +195,7 @@ def test_predict_all_json_gives_one_record_per_file_in_order(mnist, tmp_path, ca
     assert bad["text"] is None and "error" in bad
 
 
+@pytest.mark.slow
 def test_predict_all_plain_output_and_refusals(mnist, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     image, number = written(mnist, first_of(mnist, "42"), 4)
