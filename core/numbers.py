@@ -14,17 +14,17 @@ Built on the single-digit pipeline (core.preprocess) and the model contract (cor
    area resampling (step 5a). A single digit's working image (a 1.4 x digit crop at 56 px) holds the digit
    ~40 px tall, so the threshold, line removal and framing below see digits at the scale they were set for.
    Gray, paper darkness and ink (step 5b), printed lines removed (5c), 8-connected components.
-3. Segment. Components whose longer side is under speck * h (h: the working digit height, the 75th percentile
-   of the heights of components at least 0.3 of the tallest) are noise. The others are joined into units,
-   nearest pair first: two groups are one unit when their columns overlap or lie within join_gap * h, their
-   rows lie within 0.5 * h, and the joined box is no wider than join_width * h (a 5's bar over its body, a
-   4 written in two strokes, a stroke the pen skipped). Each unit is read alone; a unit wider than cut_width * h
-   may also be touching digits, cut into 2 (or round(width / (digit_width * h))) parts at the columns of least
-   ink near the even cuts; neighbouring units within merge_gap * h (joined no wider than merge_width * h) may
-   be one digit (a broken 0, a 5's lead-in). With a model, the options covering the line that give the largest
-   sum of log probabilities of each digit read win, a cut or merge paying change_penalty nats; without one,
-   units are read alone and cut when wider than split_width * h. Digits shorter than min_height * h or lighter
-   than min_ink * (1.4 * work_height)^2 (the single-digit "too little ink" rule at the same scale) are dropped.
+3. Segment. Components whose longer side is under speck * h (h: the working digit height, the 75th percentile of the
+   heights of components at least 0.3 of the tallest, and at least min_scale * work_height) are noise. The others
+   are joined into units, nearest pair first: two groups are one unit when their columns overlap or lie within
+   join_gap * h, their rows lie within 0.5 * h, and the joined box is no wider than join_width * h (a 5's bar over
+   its body, a 4 written in two strokes, a stroke the pen skipped). Each unit is read alone; a unit wider than
+   cut_width * h may also be touching digits, cut into 2 (or round(width / (digit_width * h))) parts at the columns
+   of least ink near the even cuts; neighbouring units within merge_gap * h (joined no wider than merge_width * h)
+   may be one digit (a broken 0, a 5's lead-in). With a model, the options covering the line that give the largest
+   sum of log probabilities of each digit read win, a cut or merge paying change_penalty nats; without one, units
+   are read alone and cut when wider than split_width * h. Digits shorter than min_height * h or lighter than
+   min_ink * (1.4 * work_height)^2 (the single-digit "too little ink" rule at the same scale) are dropped.
 4. Classify. Each digit's ink alone (its components, cleaned of parts lighter than min_part of its heaviest,
    step 5d) is framed like MNIST (step 7) and goes through the model in one batch; the contract's rejection rule
    (an 11-output model's "not a digit", a confidence floor) drops candidates that are not digits.
@@ -89,6 +89,8 @@ class NumbersConfig:
     change_penalty: float = 0.3  # nats a cut or a merge must gain over reading the groups as they are
     digit_width: float = 0.7  # a written digit's typical width in heights: how many touching digits a group holds
     min_height: float = 0.45  # a digit is at least this fraction of the line's digit height
+    min_scale: float = 0.75  # the working digit height h is at least this fraction of work_height (the height the
+    #   line region was scaled for): a faint line broken into short parts does not shrink h with them
 
     def __post_init__(self) -> None:
         checks = (16 <= self.find_size <= 1024, self.find_offset is None or 0 <= self.find_offset < 1,
@@ -97,7 +99,7 @@ class NumbersConfig:
                   0 < self.line_reach <= 10, 0 <= self.speck < 1, 0 <= self.join_gap <= 1,
                   0 < self.join_width < self.split_width <= 10, 0 < self.cut_width <= 10, 0 <= self.merge_gap <= 1,
                   0 < self.merge_width <= 10, 0 <= self.change_penalty <= 10, 0 < self.digit_width <= 2,
-                  0 <= self.min_height <= 1)
+                  0 <= self.min_height <= 1, 0 <= self.min_scale <= 2)
         if not all(checks):
             raise UserError("numbers config: a value is out of range (see core.numbers.NumbersConfig)")
 
@@ -341,7 +343,7 @@ def region_options(ink: np.ndarray, strength: np.ndarray, cfg: PreprocessConfig,
     if n == 0:
         return 0, [], 0.0
     boxes = component_boxes(labels, n, strength)  # (n+1,5); row 0 unused
-    h = _digit_height(boxes[1:])
+    h = max(_digit_height(boxes[1:]), ncfg.min_scale * ncfg.work_height)  # faint strokes break into short parts
     ids = [i for i in range(1, n + 1)
            if max(boxes[i, 1] - boxes[i, 0], boxes[i, 3] - boxes[i, 2]) + 1 >= ncfg.speck * h]
     units = sorted(join_components(boxes, ids, h, ncfg), key=lambda g: (g[2], g[3]))
