@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         ("models", "models", "accuracy, size, latency of every model"),
         ("preprocess", "preprocess", "camera pipeline accuracy and latency vs references"),
         ("recognition", "recognition", "digits and empty paper on the evaluation simulator, per kind and pipeline"),
+        ("numbers", "numbers", "whole numbers in 1280x960 photos of the evaluation simulator: exact, per digit, time"),
         ("web", "web", "static web page: bundle size, first prediction, per-frame latency"),
         ("dashboard", "dashboard", "dashboard: camera fps, live-training overhead, page open times"),
         ("finetune", "finetune", "fine-tune the CNN on one writer's 50 digits: seconds, MNIST kept"),

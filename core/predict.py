@@ -1,5 +1,9 @@
 """`python -m core predict FILE...`: classify image files through the camera pipeline and the model.
 
+With --all every digit in each file is read (core.numbers): one record per file with `text` (the digits, left
+to right, lines joined by one space, "" when none) and `digits` ({digit, confidence, box: [x, y, w, h]} in the
+file's pixels, in reading order).
+
 Files are decoded by core.images (any file gives a result or a one-line error, never a crash or a hang);
 the preprocessing settings come from the model's contract, then the command's flags (core.contract).
 """
@@ -48,6 +52,19 @@ def predict_files(paths: Iterable[str], model: OnnxModel, cfg: PreprocessConfig,
         yield {"path": p, **rec}
 
 
+def read_files(paths: Iterable[str], model: OnnxModel, cfg: PreprocessConfig):
+    """--all: yield one record per path, in order: path (as given), text, digits[, error]. Files are decoded at
+    full size, so every box is in the file's own pixels."""
+    from core.numbers import read_digits
+
+    for p in paths:
+        try:
+            rec = read_digits(load_image(p), model, cfg)
+        except UserError as e:
+            rec = {"text": None, "digits": None, "error": str(e)}
+        yield {"path": p, **rec}
+
+
 def _steps(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(s) for s in text.split(","))
@@ -73,6 +90,8 @@ def predict_args(p) -> None:
                    help=f"darkness for full ink strength, a fraction (default: the contract's, else {d.gain})")
     p.add_argument("--no-framing", action="store_true", help="skip MNIST framing (resize the ink map to 28x28)")
     p.add_argument("--raw", action="store_true", help="input is MNIST-style (white on black): no threshold, no framing")
+    p.add_argument("--all", action="store_true", help="read every digit in each file, lines top to bottom, "
+                   "digits left to right (with --json: path, text, digits [{digit, confidence, box}])")
     p.add_argument("--json", action="store_true", help="one JSON object per line: path, digit, confidence, "
                    "probabilities, reason (and error for unreadable files)")
 
@@ -90,6 +109,10 @@ def predict_main(a) -> int:
     if a.no_framing:
         over["framing"] = False
     cfg = resolve_preprocess(model.contract, over)
+    if getattr(a, "all", False):
+        if a.raw:
+            raise UserError("--raw reads one MNIST-style digit per file; it does not combine with --all")
+        return _print_all(read_files(a.files, model, cfg), a.json)
     failed = 0
     for rec in predict_files(a.files, model, cfg, a.raw):
         failed += "error" in rec
@@ -102,4 +125,18 @@ def predict_main(a) -> int:
         else:
             probs = " ".join(f"{v:.3f}" for v in rec["probabilities"])
             print(f"{rec['path']}: {rec['digit']} (confidence {rec['confidence']:.3f})  p = [{probs}]", flush=True)
+    return 2 if failed else 0
+
+
+def _print_all(records, as_json: bool) -> int:
+    """--all output: a JSON record per line, or `PATH: TEXT` (`PATH: no digits`); exit 2 when a file failed."""
+    failed = 0
+    for rec in records:
+        failed += "error" in rec
+        if as_json:
+            print(json.dumps(rec), flush=True)
+        elif "error" in rec:
+            print(f"error: {rec['error']}", file=sys.stderr, flush=True)
+        else:
+            print(f"{rec['path']}: {rec['text'] or 'no digits'}", flush=True)
     return 2 if failed else 0
