@@ -54,3 +54,13 @@ def test_offset_and_gain_are_gray_levels_for_the_mean_background(name):
     for v in bad:
         with pytest.raises(UserError, match="preprocess config"):
             PreprocessConfig(background="mean", **{name: v})
+
+
+def test_the_comparison_presets_are_the_documented_pipelines():
+    """seed() and legacy() are what every before/after figure compares against: they must not drift."""
+    s, g = PreprocessConfig.seed(), PreprocessConfig.legacy()
+    assert (s.box_px, s.find, s.steps, s.background, s.radius, s.offset, s.gain, s.lines, s.drop_border_ink,
+            s.min_part, s.framing, s.stroke, s.min_ink, s.min_extent) == (
+        140, False, (112, 56, 28), "mean", 4, 8.0, 20.0, False, False, 0.0, False, 0.0, 0.0, 0.0)
+    assert (g.box_px, g.find, g.background, g.radius, g.offset, g.gain, g.lines, g.drop_border_ink, g.min_part) == (
+        140, False, "mean", 5, 14.0, 20.0, False, True, 0.2)
