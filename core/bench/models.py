@@ -199,12 +199,12 @@ def _measure(rows: dict[str, dict], files: dict[str, Path], data: MNIST, work: P
     for key, path in files.items():
         say(f"accuracy of {key}, onnxruntime optimized and reference")
         both = quantize.optimized_vs_reference(path, data.test_images)
-        rows[key]["test_accuracy"] = float((both["logits"]["optimized"].argmax(1) == data.test_labels).mean())
+        rows[key]["test_accuracy"] = export.digit_accuracy(both["logits"]["optimized"], data.test_labels)
         rows[key]["size_bytes"] = path.stat().st_size
         if set(quantize.op_types(path)) & INTEGER_OPS:  # an int8 graph
             rows[key]["optimized_vs_reference"] = {
                 "argmax_agreement": both["argmax_agreement"], "max_abs_logit_diff": both["max_abs_logit_diff"],
-                "reference_test_accuracy": float((both["logits"]["reference"].argmax(1) == data.test_labels).mean()),
+                "reference_test_accuracy": export.digit_accuracy(both["logits"]["reference"], data.test_labels),
                 "saturation_risks": quantize.saturation_risks(path)}
     say("latency of every model (interleaved)")
     for key, lat in inference.latencies(files, data.test_images, rounds=21).items():
