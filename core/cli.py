@@ -68,7 +68,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     chosen = _selected(argv)
     for name, (module, fn, help_) in COMMANDS.items():
         words = name.split()
-        kw = {"help": help_, "description": help_, "formatter_class": argparse.ArgumentDefaultsHelpFormatter}
+        kw = {"help": help_.replace("%", "%%"), "description": help_,  # argparse formats help with %
+              "formatter_class": argparse.ArgumentDefaultsHelpFormatter}
         if len(words) == 1:
             p = sub.add_parser(words[0], **kw)
         else:
