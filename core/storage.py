@@ -46,7 +46,7 @@ def ensure_dir(path: Path) -> Path:
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
+        with tempfile.TemporaryFile(dir=path):  # unnamed (O_TMPFILE) where the system can: a kill leaves nothing
             pass
     except OSError as e:
         raise UserError(f"cannot write to directory {path}: {e.strerror or e}") from None
